@@ -1,0 +1,1 @@
+"""Mynah appliance: configuration, coordinator, gateway, store and CLI."""

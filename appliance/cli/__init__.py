@@ -1,0 +1,1 @@
+"""The `mynah` command line."""

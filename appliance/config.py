@@ -1,0 +1,137 @@
+"""One typed configuration tree, validated once at start-up and passed down as typed sub-configs.
+
+The file is TOML (`mynah.toml`); every key is optional and unknown keys are errors, so a typo is caught at
+start-up rather than silently ignored. Paths that are relative resolve against the file's own folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CONFIG_ENV = "MYNAH_CONFIG"
+
+
+class ConfigError(Exception):
+    def __init__(self, message: str, code: str = "config-invalid") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PathsConfig(_Section):
+    """Relative paths are relative to the configuration file's folder."""
+
+    data_dir: Path = Path("data")
+    models_dir: Path = Path("models")
+    # Sockets and shared-memory names derive from this; keep it short (unix socket paths max out at 107).
+    runtime_dir: Path = Path("run")
+    log_dir: Path = Path("log")
+
+
+class GatewayConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8765, ge=1, le=65535)
+    # The largest request body the gateway reads; larger ones are refused before parsing.
+    max_body_bytes: int = Field(64 * 1024, ge=1024)
+    max_text_chars: int = Field(4000, ge=1)
+    # How long a chat request may wait for its whole reply before it fails with `chat-timeout`.
+    chat_timeout_s: float = Field(120.0, gt=0)
+
+
+class ReplyConfig(_Section):
+    """Replies are spoken: short, plain sentences. These caps apply to every backend."""
+
+    max_tokens: int = Field(80, ge=1, le=4096)
+    max_sentences: int = Field(3, ge=1, le=50)
+    assistant_name: str = "Mynah"
+
+
+class EmbeddedLlmConfig(_Section):
+    model: str = "smollm2-135m-instruct"
+    # Measured by bench/llm_prompt_formats.py (docs/llm-prompt-format.md): the few-shot frame beats the chat template.
+    prompt_format: Literal["fewshot", "chatml"] = "fewshot"
+    n_ctx: int = Field(2048, ge=256)
+    n_threads: int = Field(2, ge=1)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    # Sessions whose KV state is kept in memory between turns (least recently used are dropped).
+    kv_sessions: int = Field(4, ge=0)
+    seed: int = 1
+
+
+class OllamaConfig(_Section):
+    host: str = "http://127.0.0.1:11434"
+    model: str = "llama3.1:8b"
+    num_ctx: int = Field(4096, ge=256)
+    keep_alive: str = "30m"
+    temperature: float = Field(0.6, ge=0.0, le=2.0)
+    connect_timeout_s: float = Field(2.0, gt=0)
+
+
+class LlmConfig(_Section):
+    backend: Literal["auto", "embedded", "ollama"] = "auto"
+    embedded: EmbeddedLlmConfig = EmbeddedLlmConfig()
+    ollama: OllamaConfig = OllamaConfig()
+    reply: ReplyConfig = ReplyConfig()
+
+
+class SupervisionConfig(_Section):
+    heartbeat_interval_s: float = Field(0.5, gt=0)
+    # A worker silent for this long is hung: the coordinator has supervisord kill it, and it restarts.
+    hang_timeout_s: float = Field(3.0, gt=0)
+    # How long `mynah up` waits for every worker to report ready.
+    ready_timeout_s: float = Field(120.0, gt=0)
+    # How long a request waits for a (re)starting worker before it fails with `<worker>-not-ready`.
+    worker_wait_s: float = Field(30.0, gt=0)
+
+    @field_validator("hang_timeout_s")
+    @classmethod
+    def _longer_than_heartbeat(cls, value: float) -> float:
+        if value < 1.0:
+            raise ValueError("hang_timeout_s below 1 s would restart healthy workers under load")
+        return value
+
+
+class MynahConfig(_Section):
+    paths: PathsConfig = PathsConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    llm: LlmConfig = LlmConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
+    # Where this configuration was read from; set by load_config, never by the file itself.
+    source: Path | None = None
+
+    def resolved(self, base: Path) -> MynahConfig:
+        """Return a copy whose relative paths are anchored at `base`."""
+        paths = {
+            name: (value if value.is_absolute() else (base / value)).resolve()
+            for name, value in self.paths.model_dump().items()
+        }
+        return self.model_copy(update={"paths": PathsConfig(**paths)})
+
+
+def load_config(path: Path | None = None) -> MynahConfig:
+    """Read and validate the configuration; `path` defaults to $MYNAH_CONFIG, then ./var/mynah.toml."""
+    if path is None:
+        env = os.environ.get(CONFIG_ENV)
+        path = Path(env) if env else Path("var/mynah.toml")
+    path = path.resolve()
+    if not path.exists():
+        hint = "run `installer/install.sh --dev` to create one"
+        raise ConfigError(f"no configuration at {path}: {hint}", "config-missing")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    try:
+        config = MynahConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{path}: {err}") from err
+    return config.resolved(path.parent).model_copy(update={"source": path})

@@ -1,0 +1,1 @@
+"""The coordinator: sessions and turns, routing to workers, readiness and recovery."""

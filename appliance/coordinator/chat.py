@@ -1,0 +1,175 @@
+"""Chat turns: store the user's words, ask the LLM worker, relay its tokens, store the reply.
+
+Every in-flight turn has a queue that the worker's replies are routed into by turn id. When the worker
+dies or hangs, every turn it held gets a synthetic error at once, so the client hears about it in
+milliseconds rather than at a deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from appliance.config import MynahConfig
+from appliance.coordinator.programs import ProgramTable
+from appliance.store.conversations import ConversationStore
+from appliance.store.db import StoreError
+from ipc.bus import ControlServer
+from ipc.errors import PeerUnreachable
+from ipc.messages import (
+    CancelTurn,
+    ChatLine,
+    ChatReply,
+    ChatRequest,
+    ChatStarted,
+    ChatToken,
+    ErrorReply,
+    GenerateDone,
+    GenerateRequest,
+    Message,
+    TokenChunk,
+    TurnTimings,
+)
+
+log = logging.getLogger(__name__)
+
+LLM = "llm"
+
+
+@dataclass
+class Turn:
+    turn_id: str
+    session_id: str
+    peer: bytes
+    request_id: str
+    replies: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
+
+
+class ChatRouter:
+    def __init__(
+        self, config: MynahConfig, server: ControlServer, store: ConversationStore, programs: ProgramTable
+    ) -> None:
+        self._config = config
+        self._server = server
+        self._store = store
+        self._programs = programs
+        self._turns: dict[str, Turn] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._turns)
+
+    async def chat(self, peer: bytes, request_id: str, request: ChatRequest) -> None:
+        """Serve one ChatRequest to the end; every outcome is a final reply to the peer."""
+        received = time.monotonic()
+        try:
+            session_id = request.session_id or self._store.create_session()
+            self._store.require(session_id)
+            context = self._store.context(session_id)
+            turn_id = self._store.start_turn(session_id, request.text)
+        except StoreError as err:
+            await self._reply(peer, request_id, ErrorReply(err.code, err.message))
+            return
+        turn = Turn(turn_id, session_id, peer, request_id)
+        self._turns[turn_id] = turn
+        try:
+            await self._reply(peer, request_id, ChatStarted(session_id, turn_id))
+            if not await self._wait_for_llm():
+                self._fail(turn, "llm-not-ready", "the language model is not ready; see /health")
+            else:
+                history = tuple(ChatLine(line.role, line.text) for line in context)
+                max_tokens = self._config.llm.reply.max_tokens
+                generate = GenerateRequest(turn_id, session_id, history, request.text, max_tokens)
+                try:
+                    await self._server.send(LLM.encode(), generate, turn_id)
+                except PeerUnreachable as err:
+                    self._fail(turn, "llm-unreachable", f"the llm worker cannot be reached: {err}")
+            await self._relay(turn, received)
+        finally:
+            self._turns.pop(turn_id, None)
+
+    async def _wait_for_llm(self) -> bool:
+        """A turn that arrives while the worker (re)starts waits for it, within a bound."""
+        deadline = time.monotonic() + self._config.supervision.worker_wait_s
+        while not self._programs.is_ready(LLM):
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+    async def _relay(self, turn: Turn, received: float) -> None:
+        deadline = self._config.gateway.chat_timeout_s
+        first_token_at: float | None = None
+        while True:
+            try:
+                message = await asyncio.wait_for(turn.replies.get(), deadline)
+            except TimeoutError:
+                await self._cancel_worker(turn.turn_id)
+                message = ErrorReply("chat-timeout", f"no reply within {deadline:g} s")
+            if isinstance(message, TokenChunk):
+                first_token_at = first_token_at or time.monotonic()
+                if not await self._reply(turn.peer, turn.request_id, ChatToken(message.text)):
+                    await self._cancel_worker(turn.turn_id)
+                    self._store.fail_turn(turn.turn_id, "client-gone")
+                    return
+            elif isinstance(message, GenerateDone):
+                stats = message.stats
+                timings = TurnTimings(
+                    queue_s=max(0.0, (time.monotonic() - received) - stats.total_s),
+                    first_token_s=(first_token_at - received) if first_token_at else stats.total_s,
+                    total_s=time.monotonic() - received,
+                    prompt_tokens=stats.prompt_tokens,
+                    prefilled_tokens=stats.prefilled_tokens,
+                    generated_tokens=stats.generated_tokens,
+                )
+                self._store.finish_turn(turn.turn_id, message.text, _timings_dict(timings))
+                await self._reply(
+                    turn.peer, turn.request_id, ChatReply(turn.session_id, turn.turn_id, message.text, timings)
+                )
+                return
+            elif isinstance(message, ErrorReply):
+                self._store.fail_turn(turn.turn_id, message.code)
+                await self._reply(turn.peer, turn.request_id, message)
+                return
+
+    def worker_reply(self, request_id: str, message: Message) -> None:
+        """Route a message from the llm worker to the turn it belongs to (late ones are dropped)."""
+        turn = self._turns.get(request_id)
+        if turn is not None:
+            turn.replies.put_nowait(message)
+
+    def program_down(self, program: str, code: str, why: str) -> None:
+        """The worker died or hung: fail every turn it held, now."""
+        if program != LLM:
+            return
+        for turn in list(self._turns.values()):
+            self._fail(turn, code, why)
+
+    async def cancel(self, turn_id: str) -> None:
+        """The client asked to stop (or went away): stop the worker and end the turn."""
+        turn = self._turns.get(turn_id)
+        if turn is not None:
+            await self._cancel_worker(turn_id)
+            self._fail(turn, "cancelled", "the turn was cancelled by the client")
+
+    def _fail(self, turn: Turn, code: str, why: str) -> None:
+        turn.replies.put_nowait(ErrorReply(code, why))
+
+    async def _cancel_worker(self, turn_id: str) -> None:
+        with contextlib.suppress(PeerUnreachable):
+            await self._server.send(LLM.encode(), CancelTurn(turn_id))
+
+    async def _reply(self, peer: bytes, request_id: str, message: Message) -> bool:
+        try:
+            await self._server.send(peer, message, request_id)
+        except PeerUnreachable:
+            log.info("client %r went away before %s", peer, type(message).__name__)
+            return False
+        return True
+
+
+def _timings_dict(timings: TurnTimings) -> dict[str, float | int]:
+    return {name: getattr(timings, name) for name in timings.__struct_fields__}

@@ -1,0 +1,148 @@
+"""What the coordinator knows of each program: supervisord's state, readiness, heartbeats, restarts.
+
+Pure bookkeeping with the clock passed in, so every transition is tested without sleeping. Two sources feed
+it: supervisord (process state events, forwarded by the event listener) and the programs themselves
+(hello, ready, heartbeat, failed). Readiness comes only from the program's own message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ipc.messages import HealthReport, ProgramStatus
+
+# supervisord states in which a process is not (or no longer) serving.
+DOWN_STATES = frozenset({"STOPPED", "STOPPING", "EXITED", "BACKOFF", "FATAL", "UNKNOWN"})
+
+
+@dataclass
+class ProgramRecord:
+    name: str
+    state: str = "UNKNOWN"
+    pid: int = 0
+    started_at: float | None = None  # wall clock, for uptime
+    ready: bool = False
+    backend: str = ""
+    model: str = ""
+    detail: str = ""
+    last_seen: float | None = None  # monotonic time of the last message from the process itself
+    restarts: int = 0
+    run_pid: int = 0  # the pid of the current (or last) RUNNING life; a new one means a restart
+    drops: dict[str, int] = field(default_factory=dict)
+
+
+class ProgramTable:
+    def __init__(self, programs: Iterable[str]) -> None:
+        self._records = {name: ProgramRecord(name) for name in programs}
+
+    def __getitem__(self, name: str) -> ProgramRecord:
+        return self._records[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def names(self) -> list[str]:
+        return list(self._records)
+
+    def sync(self, name: str, state: str, pid: int, started_at: float | None) -> None:
+        """Adopt supervisord's view at start-up (no transition is implied, so no restart is counted)."""
+        if name not in self._records:
+            return
+        record = self._records[name]
+        record.state, record.pid, record.started_at = state, pid, started_at
+        if state == "RUNNING":
+            record.run_pid = pid
+
+    def process_state(self, name: str, state: str, pid: int, now_wall: float) -> bool:
+        """Apply a supervisord transition; True when the program just went down (fail its work)."""
+        if name not in self._records:
+            return False
+        record = self._records[name]
+        was_up = record.state not in DOWN_STATES
+        record.state = state
+        if state == "STARTING":
+            # A new life: readiness and liveness must be earned again.
+            record.ready, record.last_seen, record.pid = False, None, pid
+        elif state == "RUNNING":
+            if pid and pid != record.run_pid:
+                # Events queued before the coordinator started replay the current life: same pid, no restart.
+                record.restarts += 1 if record.run_pid else 0
+                record.run_pid, record.started_at = pid, now_wall
+            record.pid = pid or record.pid
+        elif state in DOWN_STATES:
+            record.ready, record.last_seen, record.pid = False, None, 0
+            return was_up
+        return False
+
+    def adopt_self(self, name: str, pid: int, now_wall: float) -> None:
+        """The table's owner is ready by definition (it is answering) and is not watched for heartbeats."""
+        record = self._records[name]
+        record.state, record.pid, record.ready, record.last_seen = "RUNNING", pid, True, None
+        record.started_at = record.started_at or now_wall
+
+    def hello(self, name: str, pid: int, now: float) -> None:
+        record = self._records.get(name)
+        if record is None:
+            return
+        record.pid, record.ready, record.last_seen, record.detail = pid, False, now, ""
+
+    def ready(self, name: str, pid: int, backend: str, model: str, now: float) -> None:
+        record = self._records.get(name)
+        if record is None:
+            return
+        record.pid, record.ready, record.last_seen = pid, True, now
+        record.backend, record.model, record.detail = backend, model, ""
+
+    def heartbeat(
+        self, name: str, pid: int, now: float, *, ready: bool, backend: str, model: str, drops: dict[str, int]
+    ) -> None:
+        record = self._records.get(name)
+        if record is None or (record.pid and pid != record.pid and record.last_seen is not None):
+            return  # a late beat from a previous life must not revive the record
+        record.pid, record.last_seen, record.drops = pid, now, dict(drops)
+        if ready and not record.ready:
+            record.ready, record.backend, record.model = True, backend, model
+
+    def failed(self, name: str, code: str, message: str) -> None:
+        record = self._records.get(name)
+        if record is not None:
+            record.ready, record.detail = False, f"{code}: {message}"
+
+    def hung(self, now: float, timeout_s: float) -> list[str]:
+        """Programs that said hello but have been silent for longer than `timeout_s`.
+
+        Each is reported once: its liveness is cleared until its next life says hello again.
+        """
+        silent = [
+            r.name
+            for r in self._records.values()
+            if r.last_seen is not None and r.state == "RUNNING" and now - r.last_seen > timeout_s
+        ]
+        for name in silent:
+            record = self._records[name]
+            record.last_seen, record.ready, record.detail = None, False, f"hung: silent for over {timeout_s:g} s"
+        return silent
+
+    def is_ready(self, name: str) -> bool:
+        record = self._records.get(name)
+        return record is not None and record.ready and record.state == "RUNNING"
+
+    def report(self, now_wall: float) -> HealthReport:
+        programs = tuple(
+            ProgramStatus(
+                name=r.name,
+                state=r.state,
+                ready=r.ready and r.state == "RUNNING",
+                pid=r.pid,
+                uptime_s=max(0.0, now_wall - r.started_at) if r.started_at and r.state == "RUNNING" else 0.0,
+                restarts=r.restarts,
+                backend=r.backend,
+                model=r.model,
+                drops=dict(r.drops),
+                detail=r.detail,
+            )
+            for r in self._records.values()
+        )
+        status = "ok" if all(p.ready for p in programs) else "degraded"
+        return HealthReport(status=status, programs=programs)

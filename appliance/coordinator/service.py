@@ -1,0 +1,199 @@
+"""The coordinator process: one ROUTER for every peer, a watchdog, and the dispatch between them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import time
+from collections.abc import Coroutine
+from typing import Any
+
+import zmq.asyncio
+
+from appliance.config import MynahConfig
+from appliance.coordinator.chat import ChatRouter
+from appliance.coordinator.programs import ProgramTable
+from appliance.store.conversations import ConversationStore
+from appliance.store.db import StoreError, connect
+from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
+from ipc.bus import ControlServer, EventPublisher, Incoming
+from ipc.errors import PeerUnreachable
+from ipc.messages import (
+    CancelTurn,
+    ChatRequest,
+    DeleteSession,
+    ErrorReply,
+    GenerateDone,
+    GetHistory,
+    HealthQuery,
+    Heartbeat,
+    History,
+    ListSessions,
+    Message,
+    ProcessStateChanged,
+    SessionDeleted,
+    SessionList,
+    SessionSummary,
+    StoredLine,
+    TokenChunk,
+    WorkerFailed,
+    WorkerHello,
+    WorkerReady,
+)
+from ipc.paths import control_endpoint, events_endpoint
+
+log = logging.getLogger(__name__)
+
+COORDINATOR = "coordinator"
+PROGRAMS = (COORDINATOR, "llm", "gateway")
+
+
+class Coordinator:
+    def __init__(self, config: MynahConfig) -> None:
+        self._config = config
+        self._programs = ProgramTable(PROGRAMS)
+        self._supervisor = SupervisorClient(config.paths.runtime_dir)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            conn = connect(self._config.paths.data_dir / "mynah.db")
+        except (StoreError, OSError) as err:
+            log.error("cannot open the conversation store: %s", err)
+            return 2
+        store = ConversationStore(conn)
+        orphaned = store.fail_running_turns("coordinator-restarted")
+        if orphaned:
+            log.warning("%s turns were cut short by a previous coordinator exit", orphaned)
+        ctx = zmq.asyncio.Context()
+        self._server = ControlServer(ctx, control_endpoint(self._config.paths.runtime_dir))
+        self._events = EventPublisher(ctx, events_endpoint(self._config.paths.runtime_dir))
+        self._store = store
+        self._chat = ChatRouter(self._config, self._server, store, self._programs)
+        await self._sync_with_supervisor()
+        self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
+        workers = [
+            loop.create_task(self._receive(), name="receive"),
+            loop.create_task(self._watchdog(), name="watchdog"),
+        ]
+        log.info("coordinator listening on %s", self._server.endpoint)
+        await stop.wait()
+        for task in [*workers, *self._tasks]:
+            task.cancel()
+        for task in [*workers, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._server.close()
+        self._events.close()
+        ctx.term()
+        conn.close()
+        return 0
+
+    async def _sync_with_supervisor(self) -> None:
+        try:
+            processes = await self._supervisor.aprocesses()
+        except SupervisorUnavailable as err:
+            log.warning("%s; process states will come from events only", err)
+            return
+        for info in processes:
+            self._programs.sync(info.name, info.state, info.pid, info.start or None)
+
+    async def _receive(self) -> None:
+        while True:
+            incoming = await self._server.recv()
+            try:
+                await self._dispatch(incoming)
+            except PeerUnreachable:
+                log.info("peer %r went away before its reply", incoming.peer)
+
+    async def _dispatch(self, incoming: Incoming) -> None:
+        message = incoming.packet.message
+        request_id = incoming.packet.request_id
+        now = time.monotonic()
+        match message:
+            case Heartbeat():
+                self._programs.heartbeat(
+                    message.program, message.pid, now,
+                    ready=message.ready, backend=message.backend, model=message.model, drops=message.drops,
+                )  # fmt: skip
+            case TokenChunk() | GenerateDone() | ErrorReply():
+                self._chat.worker_reply(request_id, message)
+            case WorkerHello():
+                self._programs.hello(message.program, message.pid, now)
+            case WorkerReady():
+                self._programs.ready(message.program, message.pid, message.backend, message.model, now)
+                await self._events.publish(message)
+                log.info("%s is ready (%s, %s)", message.program, message.backend, message.model)
+            case WorkerFailed():
+                self._programs.failed(message.program, message.code, message.message)
+                log.error("%s failed: %s (%s)", message.program, message.message, message.code)
+            case ProcessStateChanged():
+                self._on_process_state(message)
+                await self._events.publish(message)
+            case ChatRequest():
+                self._spawn(self._chat.chat(incoming.peer, request_id, message))
+            case CancelTurn():
+                self._spawn(self._chat.cancel(message.turn_id))
+            case HealthQuery():
+                await self._server.send(incoming.peer, self._programs.report(time.time()), request_id)
+            case ListSessions() | GetHistory() | DeleteSession():
+                await self._server.send(incoming.peer, self._sessions(message), request_id)
+            case _:
+                log.warning("unexpected %s from %r", type(message).__name__, incoming.peer)
+
+    def _sessions(self, message: Message) -> Message:
+        try:
+            match message:
+                case ListSessions():
+                    found = self._store.list_sessions(message.limit)
+                    return SessionList(
+                        tuple(SessionSummary(s.session_id, s.created_at, s.updated_at, s.turns, s.title) for s in found)
+                    )
+                case GetHistory():
+                    lines = self._store.history(message.session_id)
+                    stored = tuple(StoredLine(line.role, line.text, line.turn_id, line.created_at) for line in lines)
+                    return History(message.session_id, stored)
+                case DeleteSession():
+                    self._store.delete_session(message.session_id)
+                    return SessionDeleted(message.session_id)
+        except StoreError as err:
+            return ErrorReply(err.code, err.message)
+        return ErrorReply("unsupported-request", type(message).__name__)
+
+    def _on_process_state(self, event: ProcessStateChanged) -> None:
+        went_down = self._programs.process_state(event.program, event.to_state, event.pid, time.time())
+        if event.program == COORDINATOR and event.pid in (0, os.getpid()):
+            # Our own start-up events arrive after we are already serving: we are the proof of readiness.
+            self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
+        log.info("%s: %s -> %s (pid %s)", event.program, event.from_state, event.to_state, event.pid)
+        if went_down:
+            self._chat.program_down(
+                event.program,
+                f"{event.program}-worker-crashed",
+                f"the {event.program} worker stopped ({event.to_state}); it is being restarted",
+            )
+
+    async def _watchdog(self) -> None:
+        interval = self._config.supervision.heartbeat_interval_s
+        timeout = self._config.supervision.hang_timeout_s
+        while True:
+            await asyncio.sleep(interval)
+            for name in self._programs.hung(time.monotonic(), timeout):
+                log.error("%s sent no heartbeat for %.1f s: killing it so supervisord restarts it", name, timeout)
+                self._chat.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
+                try:
+                    await self._supervisor.asignal(name, "KILL")
+                except SupervisorUnavailable as err:
+                    log.error("could not kill hung %s: %s", name, err)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,72 @@
+"""API errors: every failure is JSON `{code, message}` with an HTTP status chosen by its code."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+# Codes not listed answer 502: a stage behind the gateway failed in a way the client cannot fix.
+STATUS_BY_CODE: dict[str, int] = {
+    "invalid-json": 400,
+    "invalid-request": 422,
+    "empty-text": 422,
+    "text-too-long": 422,
+    "request-too-large": 413,
+    "not-found": 404,
+    "method-not-allowed": 405,
+    "session-not-found": 404,
+    "cancelled": 409,
+    "busy": 503,
+    "coordinator-unavailable": 503,
+    "llm-not-ready": 503,
+    "llm-unreachable": 503,
+    "llm-worker-crashed": 503,
+    "llm-worker-hung": 503,
+    "llm-model-not-found": 503,
+    "llm-overloaded": 503,
+    "chat-timeout": 504,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or STATUS_BY_CODE.get(code, 502)
+
+
+def error_response(code: str, message: str, status: int | None = None) -> JSONResponse:
+    err = ApiError(code, message, status)
+    return JSONResponse({"code": err.code, "message": err.message}, status_code=err.status)
+
+
+async def _api_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.code, exc.message, exc.status)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response("invalid-json", "the request body is not valid JSON")
+    parts = []
+    for e in errors[:5]:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x != "body") or "body"
+        parts.append(f"{where}: {e.get('msg', 'invalid')}")
+    return error_response("invalid-request", "; ".join(parts))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+    return error_response(code, str(exc.detail), exc.status_code)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -1,0 +1,1 @@
+"""Persistence: SQLite for conversations (and, later, voices and jobs)."""

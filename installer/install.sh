@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Mynah's installer. One code path for every set-up:
+#   installer/install.sh --dev          set up this checkout: .venv, dependencies, embedded models, var/mynah.toml
+#   installer/install.sh --dev --up     ... then start the appliance (the README's first command)
+#   installer/install.sh --dev --test   ... then run the test suite (the README's second command; CI runs it)
+# It is idempotent: a second run only checks what the first one did.
+set -euo pipefail
+
+usage() {
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+  cat <<'TXT'
+Options:
+  --dev        install into this checkout (the only mode so far; the system service install comes later)
+  --up         start the appliance when set up (mynah up)
+  --test       run the tests when set up (pytest), printing the summary
+  --python P   the Python 3.11+ interpreter to build the virtual environment with (default: python3.11 or python3)
+  -h, --help   this text
+TXT
+}
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MODE="" ACTION="" PYTHON=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dev) MODE=dev ;;
+    --up) ACTION=up ;;
+    --test) ACTION=test ;;
+    --python) PYTHON=${2:?--python needs a path}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "install.sh: unknown option $1" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$MODE" = dev ] || { echo "install.sh: say --dev (set up this checkout)" >&2; usage >&2; exit 2; }
+
+step() { printf '\n==> %s\n' "$*"; }
+VENV="$ROOT/.venv"
+VAR="$ROOT/var"
+LLAMA_VERSION=0.3.36
+# The wheel is built once per version and flags and kept outside the checkout, so a fresh clone on the
+# same machine does not spend minutes compiling llama.cpp again.
+WHEELS="${MYNAH_WHEEL_CACHE:-$HOME/.cache/mynah/wheels}/llama-cpp-python-$LLAMA_VERSION-portable"
+
+system_packages() {
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v g++ >/dev/null || missing+=(g++)
+  command -v make >/dev/null || missing+=(make)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+    echo "install.sh: please install ${missing[*]} (needed to build llama.cpp)" >&2; exit 1
+  fi
+  step "installing system packages: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+pick_python() {
+  if [ -z "$PYTHON" ]; then
+    PYTHON=$(command -v python3.11 || command -v python3 || true)
+  fi
+  [ -n "$PYTHON" ] || { echo "install.sh: no python3 found; install Python 3.11" >&2; exit 1; }
+  "$PYTHON" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else 1)' || {
+    echo "install.sh: $PYTHON is $("$PYTHON" --version 2>&1); Mynah needs Python 3.11 to 3.13" >&2; exit 1; }
+}
+
+make_venv() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    step "creating the virtual environment in $VENV"
+    "$PYTHON" -m venv "$VENV"
+  fi
+  "$VENV/bin/python" -m pip install -q --upgrade pip wheel setuptools 2>&1 | grep -v '^WARNING: Location' || true
+}
+
+llama_wheel() {
+  if ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+    return 0
+  fi
+  step "building llama.cpp $LLAMA_VERSION (portable, once per machine: about 6-15 minutes on 2 cores)"
+  mkdir -p "$WHEELS"
+  # GGML_NATIVE=OFF: a native build used instructions (AMX) that some VMs forbid, and crashed with SIGILL.
+  CMAKE_ARGS="-DGGML_NATIVE=OFF" "$VENV/bin/python" -m pip wheel --no-deps --no-cache-dir \
+    -w "$WHEELS" "llama-cpp-python==$LLAMA_VERSION"
+}
+
+python_packages() {
+  step "installing Mynah and its Python dependencies"
+  local extras="embedded"
+  [ "$ACTION" = test ] && extras="embedded,dev"
+  "$VENV/bin/python" -m pip install -q --find-links "$WHEELS" -e "$ROOT[$extras]" 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  "$VENV/bin/python" -c 'import llama_cpp, zmq, fastapi, supervisor' \
+    || { echo "install.sh: the Python dependencies did not install" >&2; exit 1; }
+}
+
+configuration() {
+  mkdir -p "$VAR"
+  if [ ! -f "$VAR/mynah.toml" ]; then
+    step "writing $VAR/mynah.toml"
+    cp "$ROOT/installer/mynah.dev.toml" "$VAR/mynah.toml"
+  fi
+}
+
+models() {
+  step "fetching the embedded models (pinned by sha256)"
+  "$VENV/bin/mynah" --config "$VAR/mynah.toml" models fetch embedded
+}
+
+system_packages
+pick_python
+make_venv
+llama_wheel
+python_packages
+configuration
+models
+
+case "$ACTION" in
+  up)
+    step "starting Mynah"
+    exec "$VENV/bin/mynah" --config "$VAR/mynah.toml" up ;;
+  test)
+    step "running the tests"
+    cd "$ROOT"
+    exec "$VENV/bin/python" -m pytest -ra ;;
+  *)
+    printf '\nSet up. Start it with: .venv/bin/mynah --config var/mynah.toml up\n' ;;
+esac

@@ -1,0 +1,290 @@
+"""The wire contract: every message that crosses a process boundary, in one module.
+
+Each message is a frozen, typed msgspec Struct, tagged with its class name. The codec (ipc/codec.py) puts
+one of these in a small msgpack header frame; raw bytes (PCM, pixels, uploads) travel as separate payload
+frames beside it, never inside the header. Bump PROTOCOL_VERSION on any incompatible change: a peer that
+speaks another version is refused with a typed error, never half-understood.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import ClassVar
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+
+class Priority(enum.IntEnum):
+    """Control messages overtake queued data (cancel must never wait behind a queue of work)."""
+
+    CONTROL = 0
+    DATA = 1
+
+
+class Message(msgspec.Struct, frozen=True, tag=True, forbid_unknown_fields=True):
+    """Base of every message. `final` marks the last message of a streamed reply."""
+
+    priority: ClassVar[Priority] = Priority.DATA
+    final: ClassVar[bool] = True
+
+
+# --- worker lifecycle -----------------------------------------------------------------------------------
+
+
+class WorkerHello(Message, frozen=True):
+    """First message of a worker's life: it is alive and loading (not ready)."""
+
+    program: str
+    pid: int
+
+
+class WorkerReady(Message, frozen=True):
+    """Sent after the worker's model is loaded: the only meaning of 'ready'."""
+
+    program: str
+    pid: int
+    backend: str
+    model: str
+
+
+class WorkerFailed(Message, frozen=True):
+    """Sent just before a worker exits non-zero, so /health can say why (e.g. its model is missing)."""
+
+    program: str
+    pid: int
+    code: str
+    message: str
+
+
+class Heartbeat(Message, frozen=True):
+    """Sent every heartbeat interval while loading and working. It repeats the readiness facts so that a
+    restarted coordinator learns them without asking."""
+
+    program: str
+    pid: int
+    ready: bool = False
+    backend: str = ""
+    model: str = ""
+    busy: bool = False
+    drops: dict[str, int] = {}
+
+
+class ProcessStateChanged(Message, frozen=True):
+    """A supervisord PROCESS_STATE event, forwarded by the event listener."""
+
+    program: str
+    from_state: str
+    to_state: str
+    pid: int = 0
+    expected: bool = True
+
+
+class ShutdownWorker(Message, frozen=True):
+    priority: ClassVar[Priority] = Priority.CONTROL
+    reason: str = ""
+
+
+# --- chat generation (coordinator <-> llm worker) -----------------------------------------------------------
+
+
+class ChatLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One line of a conversation: role is 'user' or 'assistant'."""
+
+    role: str
+    text: str
+
+
+class GenerateRequest(Message, frozen=True):
+    """Continue a session's conversation. `history` holds earlier complete exchanges, oldest first."""
+
+    turn_id: str
+    session_id: str
+    history: tuple[ChatLine, ...]
+    user_text: str
+    max_tokens: int
+
+
+class TokenChunk(Message, frozen=True):
+    final: ClassVar[bool] = False
+    turn_id: str
+    text: str
+
+
+class GenerationStats(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    prompt_tokens: int
+    prefilled_tokens: int
+    generated_tokens: int
+    first_token_s: float
+    total_s: float
+    stop_reason: str
+
+
+class GenerateDone(Message, frozen=True):
+    turn_id: str
+    text: str
+    stats: GenerationStats
+
+
+class CancelTurn(Message, frozen=True):
+    priority: ClassVar[Priority] = Priority.CONTROL
+    turn_id: str
+
+
+# --- front door (gateway / CLI <-> coordinator) -------------------------------------------------------------
+
+
+class ErrorReply(Message, frozen=True):
+    """A request failed. `code` is one of the documented error codes (docs/errors.md)."""
+
+    code: str
+    message: str
+
+
+class ChatRequest(Message, frozen=True):
+    text: str
+    session_id: str | None = None
+
+
+class ChatStarted(Message, frozen=True):
+    """First message of a chat reply: the turn is stored and generation has been asked for."""
+
+    final: ClassVar[bool] = False
+    session_id: str
+    turn_id: str
+
+
+class ChatToken(Message, frozen=True):
+    final: ClassVar[bool] = False
+    text: str
+
+
+class TurnTimings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    queue_s: float
+    first_token_s: float
+    total_s: float
+    prompt_tokens: int
+    prefilled_tokens: int
+    generated_tokens: int
+
+
+class ChatReply(Message, frozen=True):
+    session_id: str
+    turn_id: str
+    reply: str
+    timings: TurnTimings
+
+
+class ProgramStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    state: str
+    ready: bool
+    pid: int
+    uptime_s: float
+    restarts: int
+    backend: str = ""
+    model: str = ""
+    drops: dict[str, int] = {}
+    detail: str = ""
+
+
+class HealthQuery(Message, frozen=True):
+    pass
+
+
+class HealthReport(Message, frozen=True):
+    status: str
+    programs: tuple[ProgramStatus, ...]
+
+
+class SessionSummary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    session_id: str
+    created_at: float
+    updated_at: float
+    turns: int
+    title: str
+
+
+class ListSessions(Message, frozen=True):
+    limit: int = 100
+
+
+class SessionList(Message, frozen=True):
+    sessions: tuple[SessionSummary, ...]
+
+
+class StoredLine(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    role: str
+    text: str
+    turn_id: str
+    created_at: float
+
+
+class GetHistory(Message, frozen=True):
+    session_id: str
+
+
+class History(Message, frozen=True):
+    session_id: str
+    lines: tuple[StoredLine, ...]
+
+
+class DeleteSession(Message, frozen=True):
+    session_id: str
+
+
+class SessionDeleted(Message, frozen=True):
+    session_id: str
+
+
+# --- test and diagnostics -----------------------------------------------------------------------------------
+
+
+class Ping(Message, frozen=True):
+    seq: int
+    payload_frames: int = 0
+
+
+class Pong(Message, frozen=True):
+    seq: int
+
+
+class RingSlotRef(Message, frozen=True):
+    """A reference to a slot in a shared-memory ring: the pixels or samples never cross the socket."""
+
+    ring: str
+    slot: int
+    seq: int
+    pts: int
+    length: int
+
+
+AnyMessage = (
+    WorkerHello
+    | WorkerReady
+    | WorkerFailed
+    | Heartbeat
+    | ProcessStateChanged
+    | ShutdownWorker
+    | GenerateRequest
+    | TokenChunk
+    | GenerateDone
+    | CancelTurn
+    | ErrorReply
+    | ChatRequest
+    | ChatStarted
+    | ChatToken
+    | ChatReply
+    | HealthQuery
+    | HealthReport
+    | ListSessions
+    | SessionList
+    | GetHistory
+    | History
+    | DeleteSession
+    | SessionDeleted
+    | Ping
+    | Pong
+    | RingSlotRef
+)

@@ -1,0 +1,1 @@
+"""Worker programs: one package per model family, with its backends."""

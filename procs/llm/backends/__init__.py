@@ -1,0 +1,60 @@
+"""LLM backends by name. A new backend is one module plus one line here; modules import lazily, so a
+missing optional dependency only matters when that backend is chosen, and then says what to install."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from appliance.config import LlmConfig
+from appliance.models.store import ModelError, ModelStore
+from procs.llm.backends.base import LlmBackend, LlmError
+from procs.llm.persona import system_prompt
+
+log = logging.getLogger(__name__)
+
+# name -> (module, class, the pip extra that provides its dependencies)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "embedded": ("procs.llm.backends.embedded", "EmbeddedBackend", "embedded"),
+    "ollama": ("procs.llm.backends.ollama", "OllamaBackend", "gpu"),
+}
+
+
+def _backend_class(name: str) -> type:
+    module_name, class_name, extra = BACKENDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise LlmError(
+            "llm-backend-unavailable",
+            f"the {name} LLM backend needs {err.name!r}: run `.venv/bin/pip install -e '.[{extra}]'`",
+        ) from err
+    cls: type = getattr(module, class_name)
+    return cls
+
+
+async def choose_backend(config: LlmConfig) -> str:
+    """`auto` means Ollama when its server answers and has the configured model, else embedded."""
+    if config.backend != "auto":
+        return config.backend
+    ollama_cls = _backend_class("ollama")
+    probe = ollama_cls(config.ollama, config.reply, "")
+    if await probe.has_model():
+        log.info("auto: Ollama at %s has %s; using it", config.ollama.host, config.ollama.model)
+        return "ollama"
+    log.info("auto: no Ollama with %s at %s; using the embedded model", config.ollama.model, config.ollama.host)
+    return "embedded"
+
+
+async def create_backend(config: LlmConfig, models: ModelStore) -> LlmBackend:
+    name = await choose_backend(config)
+    cls = _backend_class(name)
+    if name == "embedded":
+        try:
+            path = models.resolve(config.embedded.model)
+        except ModelError as err:
+            raise LlmError(err.code, err.message) from err
+        backend: LlmBackend = cls(config.embedded, config.reply, path)
+    else:
+        backend = cls(config.ollama, config.reply, system_prompt(config.reply))
+    return backend

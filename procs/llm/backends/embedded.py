@@ -1,0 +1,287 @@
+"""The embedded LLM: llama.cpp in-process (llama-cpp-python) with a small GGUF model, on the CPU.
+
+Every llama.cpp call runs on one dedicated worker thread, so the model is never touched concurrently and
+the event loop never blocks. Generated text goes through the ReplyShaper on that thread, so a stop string
+or the sentence cap ends generation at once; pieces reach the loop through `call_soon_threadsafe`.
+
+KV state: llama-cpp-python reuses the longest common token prefix of the new prompt and its context, and
+our prompts extend the previous turn's prompt + reply (procs/llm/prompting.py), so the live session
+prefills only its new words. Other sessions' states are kept in a small LRU and restored on a switch.
+"""
+
+import asyncio
+import codecs
+import ctypes
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from appliance.config import EmbeddedLlmConfig, ReplyConfig
+from procs.llm.backends.base import Finished, LlmError, Piece, Prompt
+from procs.llm.prompting import PromptText, drop_oldest_exchange, render
+from procs.llm.reply import ReplyShaper
+
+log = logging.getLogger(__name__)
+
+# How many sessions remember how much of their history was trimmed to fit the context, so later turns
+# trim at the same place (keeping their prompt a prefix-extension) instead of re-prefilling everything.
+_TRIM_MEMORY = 256
+
+Item = Piece | Finished | LlmError
+
+
+@dataclass(frozen=True, slots=True)
+class _KvState:
+    """A session's context, saved with llama.cpp's per-sequence state API.
+
+    Llama.save_state() would also copy a (n_batch x n_vocab) float array of logits (100 MB for SmolLM2)
+    that sampling no longer uses; the sequence state holds only the KV cells actually filled.
+    """
+
+    tokens: tuple[int, ...]
+    blob: bytes
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class EmbeddedBackend:
+    name: ClassVar[str] = "embedded"
+
+    def __init__(self, config: EmbeddedLlmConfig, reply: ReplyConfig, model_path: Path) -> None:
+        self._config = config
+        self._reply = reply
+        self._model_path = model_path
+        self._llama: Any = None
+        self._llama_cpp: Any = None
+        self._worker = _Worker()
+        self._lock = asyncio.Lock()  # one generation at a time; a second stream waits for the first
+        self._live: str | None = None  # the session whose tokens fill the context now
+        self._stale_logits = False  # the context was restored from a saved state since the last decode
+        self._saved: OrderedDict[str, _KvState] = OrderedDict()
+        self._trimmed: OrderedDict[str, int] = OrderedDict()
+        self.last_finished: Finished | None = None  # the last turn's accounting, cancelled ones included
+
+    @property
+    def model(self) -> str:
+        return self._config.model
+
+    @property
+    def generating(self) -> bool:
+        return self._worker.busy
+
+    async def load(self) -> None:
+        if self._llama is not None:
+            return
+        try:
+            import llama_cpp
+        except ImportError as err:
+            raise LlmError("llm-load-failed", "llama-cpp-python is missing: pip install 'mynah[embedded]'") from err
+        self._llama_cpp = llama_cpp
+        try:
+            self._llama = await self._worker.run(self._open)
+        except Exception as err:  # llama-cpp-python raises ValueError/RuntimeError/OSError for bad models
+            raise LlmError("llm-load-failed", f"cannot load {self._model_path}: {err}") from err
+        log.info("loaded %s (n_ctx=%d, n_threads=%d)", self.model, self._config.n_ctx, self._config.n_threads)
+
+    def _open(self) -> Any:
+        c = self._config
+        return self._llama_cpp.Llama(
+            model_path=str(self._model_path), n_ctx=c.n_ctx, n_threads=c.n_threads,
+            n_threads_batch=c.n_threads, seed=c.seed, verbose=False,
+        )  # fmt: skip
+
+    async def unload(self) -> None:
+        async with self._lock:
+            if self._llama is not None:
+                await self._worker.run(self._close)
+
+    def _close(self) -> None:
+        self._live = None
+        self._saved.clear()
+        self._trimmed.clear()
+        self._llama.close()
+        self._llama = None
+
+    async def stream(self, prompt: Prompt) -> AsyncGenerator[Piece | Finished, None]:
+        async with self._lock:
+            if self._llama is None:
+                raise LlmError("llm-failed", "the embedded model is not loaded")
+            loop = asyncio.get_running_loop()
+            # Bounded by construction: at most one piece per token, one final flush and one Finished.
+            queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=prompt.max_tokens + 2)
+            cancel = threading.Event()
+
+            def push(item: Item) -> None:
+                try:
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                except RuntimeError:  # the consumer's event loop is closed: nobody is listening any more
+                    cancel.set()
+
+            job = self._worker.run(self._turn, prompt, cancel, push)
+            try:
+                while True:
+                    item = await queue.get()
+                    if isinstance(item, LlmError):
+                        raise item
+                    yield item
+                    if isinstance(item, Finished):
+                        return
+            finally:
+                cancel.set()  # aclose() or task cancellation: the worker stops before its next token
+                await job
+
+    # Everything below runs on the worker thread.
+    def _turn(self, prompt: Prompt, cancel: threading.Event, push: Callable[[Item], None]) -> None:
+        try:
+            finished = self._generate(prompt, cancel, push)
+        except LlmError as err:
+            push(err)
+            return
+        except Exception as err:
+            self._live = None  # what the context holds is unknown now: let the next turn start afresh
+            self._llama.reset()
+            log.exception("generation failed")
+            push(LlmError("llm-failed", f"generation failed: {err}"))
+            return
+        self.last_finished = finished
+        push(finished)
+
+    def _generate(self, prompt: Prompt, cancel: threading.Event, push: Callable[[Item], None]) -> Finished:
+        llama, llama_cpp = self._llama, self._llama_cpp
+        rendered, tokens = self._fit(prompt)
+        self._switch_to(prompt.session_id)
+        longest = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
+        if self._stale_logits and longest == llama.n_tokens == len(tokens):
+            # A restored state has no logits for its last token, and Llama.generate would sample an exactly
+            # cached prompt at once: make it re-evaluate that token.
+            llama.n_tokens -= 1
+        self._stale_logits = False
+        # What Llama.generate keeps: the common prefix, less the last token when the whole prompt is cached
+        # (it re-evaluates that one to refresh the logits, unless they are still live: then 1 is reported
+        # for the 0 it prefills).
+        reused = longest - 1 if longest == len(tokens) else longest
+        vocab = llama_cpp.llama_model_get_vocab(llama.model)
+        shaper = ReplyShaper(rendered.stop, self._reply.max_sentences)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # a character may span tokens
+        generated, reason = 0, "length"
+        tokens_out = llama.generate(
+            tokens, temp=self._config.temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0
+        )
+        try:
+            for token in tokens_out:
+                if cancel.is_set():
+                    reason = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(vocab, token) or llama_cpp.llama_vocab_is_control(vocab, token):
+                    reason = "stop"  # end of turn, or a template marker such as <|im_start|>: never spoken
+                    break
+                generated += 1
+                text = shaper.feed(decoder.decode(llama.detokenize([token])))
+                if text:
+                    push(Piece(text))
+                if shaper.done:
+                    reason = "stop"
+                    break
+                if generated >= prompt.max_tokens:
+                    break
+        finally:
+            tokens_out.close()
+        if reason != "cancelled":
+            text = shaper.feed(decoder.decode(b"", final=True)) + shaper.finish()
+            if text:
+                push(Piece(text))
+        log.debug("session %s: %d prompt tokens, %d prefilled, %d generated, %s",
+                  prompt.session_id, len(tokens), len(tokens) - reused, generated, reason)  # fmt: skip
+        return Finished(len(tokens), len(tokens) - reused, generated, reason)
+
+    def _tokens(self, rendered: PromptText) -> list[int]:
+        return list(self._llama.tokenize(rendered.text.encode("utf-8"), add_bos=True, special=rendered.special))
+
+    def _fit(self, prompt: Prompt) -> tuple[PromptText, list[int]]:
+        """The prompt's text and tokens, its oldest exchanges dropped until the reply fits the context."""
+        budget = self._config.n_ctx - prompt.max_tokens
+        session = prompt.session_id
+        offset = self._trimmed.get(session, 0)
+        history = prompt.history[offset:] if offset < len(prompt.history) else prompt.history
+        rendered = render(replace(prompt, history=history), self._config.prompt_format, self._reply.assistant_name)
+        tokens = self._tokens(rendered)
+        if len(tokens) > budget:
+            # Trim to three quarters of the budget, so the next few turns fit without trimming again.
+            while history and len(tokens) > budget * 3 // 4:
+                history = drop_oldest_exchange(history)
+                trimmed = replace(prompt, history=history)
+                rendered = render(trimmed, self._config.prompt_format, self._reply.assistant_name)
+                tokens = self._tokens(rendered)
+            self._trimmed[session] = len(prompt.history) - len(history)
+            self._trimmed.move_to_end(session)
+            while len(self._trimmed) > _TRIM_MEMORY:
+                self._trimmed.popitem(last=False)
+        if len(tokens) > budget:
+            raise LlmError(
+                "llm-context-full",
+                f"the new text alone needs {len(tokens)} tokens; with a reply of {prompt.max_tokens} tokens "
+                f"that exceeds the context of {self._config.n_ctx}",
+            )
+        return rendered, tokens
+
+    def _switch_to(self, session: str) -> None:
+        """Make `session`'s KV state the live one, saving the outgoing session's state in the LRU."""
+        if self._live == session:
+            return
+        llama = self._llama
+        if self._live is not None and self._config.kv_sessions > 0 and llama.n_tokens > 0:
+            self._saved[self._live] = self._save()
+            self._saved.move_to_end(self._live)
+            while len(self._saved) > self._config.kv_sessions:
+                self._saved.popitem(last=False)
+        state = self._saved.pop(session, None)
+        if state is not None and not self._restore(state):
+            log.warning("could not restore the KV state of session %s; prefilling it afresh", session)
+        self._live = session
+
+    def _save(self) -> _KvState:
+        llama, llama_cpp = self._llama, self._llama_cpp
+        size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
+        buffer = (ctypes.c_uint8 * size)()
+        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
+        return _KvState(tuple(llama.input_ids[: llama.n_tokens].tolist()), ctypes.string_at(buffer, written))
+
+    def _restore(self, state: _KvState) -> bool:
+        llama, llama_cpp = self._llama, self._llama_cpp
+        buffer = (ctypes.c_uint8 * len(state.blob)).from_buffer_copy(state.blob)
+        if llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, len(state.blob), 0) != len(state.blob):
+            llama.reset()
+            return False
+        llama.input_ids[: len(state.tokens)] = state.tokens
+        llama.n_tokens = len(state.tokens)
+        self._stale_logits = True
+        return True
+
+
+class _Worker:
+    """One thread that runs every llama.cpp call, in submission order."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mynah-llm")
+        self._last: Future[Any] | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._last is not None and not self._last.done()
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        """Submit now; the returned future resolves on the running loop when the call has finished."""
+        self._last = self._pool.submit(fn, *args)
+        return asyncio.wrap_future(self._last)

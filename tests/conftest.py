@@ -1,0 +1,117 @@
+"""Shared test fixtures: a running appliance (real supervisord, real processes, the embedded model)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = Path(os.environ.get("MYNAH_TEST_MODELS_DIR", ROOT / "var" / "models"))
+EMBEDDED_LLM = "smollm2-135m-instruct"
+
+
+def require_embedded_model() -> Path:
+    """The embedded LLM's file. Missing is a skip on a developer's box and a failure in CI."""
+    from appliance.models.store import ModelError, ModelStore
+
+    try:
+        return ModelStore(MODELS_DIR).resolve(EMBEDDED_LLM)
+    except ModelError as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"{err.message}: CI must run installer/install.sh first")
+        pytest.skip(f"{err.message} (installer/install.sh --dev fetches it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class Appliance:
+    home: Path
+    config_path: Path
+    url: str
+    up_output: str
+
+    def mynah(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "appliance.cli.main", "--config", str(self.config_path), *args]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=ROOT)
+        if check and result.returncode != 0:
+            raise AssertionError(f"mynah {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}")
+        return result
+
+    def status(self) -> dict[str, Any]:
+        result = self.mynah("status", "--json", check=False)
+        report: dict[str, Any] = json.loads(result.stdout)
+        return report
+
+    def program(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = next(p for p in self.status()["programs"] if p["name"] == name)
+        return found
+
+    def client(self, timeout: float = 60) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout)
+
+
+def write_config(home: Path, port: int, extra: str = "", backend: str = "embedded") -> Path:
+    path = home / "mynah.toml"
+    path.write_text(
+        f"""
+[paths]
+models_dir = "{MODELS_DIR}"
+[gateway]
+port = {port}
+[llm]
+backend = "{backend}"
+[supervision]
+heartbeat_interval_s = 0.5
+hang_timeout_s = 3.0
+ready_timeout_s = 90
+{extra}
+"""
+    )
+    return path
+
+
+def start_appliance(extra: str = "", backend: str = "embedded") -> Appliance:
+    require_embedded_model()
+    # Unix socket paths are limited to 107 bytes: keep the runtime directory short.
+    home = Path(tempfile.mkdtemp(prefix="mynah-it-"))
+    port = free_port()
+    appliance = Appliance(home, write_config(home, port, extra, backend), f"http://127.0.0.1:{port}", "")
+    result = appliance.mynah("up", check=False)
+    appliance.up_output = result.stdout + result.stderr
+    if result.returncode != 0:
+        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (home / "log").glob("*.log"))
+        appliance.mynah("down", check=False)
+        raise AssertionError(f"mynah up failed:\n{appliance.up_output}\n{logs}")
+    return appliance
+
+
+def stop_appliance(appliance: Appliance) -> None:
+    appliance.mynah("down", check=False)
+    shutil.rmtree(appliance.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def appliance() -> Iterator[Appliance]:
+    running = start_appliance()
+    try:
+        yield running
+    finally:
+        stop_appliance(running)

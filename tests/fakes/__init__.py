@@ -1,0 +1,1 @@
+"""Fakes of engines that cannot run here; each implements the real engine's documented interface."""
