@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from appliance.config import ConfigError, load_config
 from appliance.coordinator.service import Coordinator
-from appliance.logs import setup_logging
+from appliance.program import start_program
 
 
 def main() -> int:
-    setup_logging("coordinator")
-    try:
-        config = load_config()
-    except ConfigError as err:
-        print(f"mynah coordinator: {err} ({err.code})", file=sys.stderr)
-        return 2
+    config = start_program("coordinator")
     return asyncio.run(Coordinator(config).run())
 
 

@@ -6,18 +6,12 @@ import sys
 
 import uvicorn
 
-from appliance.config import ConfigError, load_config
 from appliance.gateway.app import create_app
-from appliance.logs import setup_logging
+from appliance.program import start_program
 
 
 def main() -> int:
-    setup_logging("gateway")
-    try:
-        config = load_config()
-    except ConfigError as err:
-        print(f"mynah gateway: {err} ({err.code})", file=sys.stderr)
-        return 2
+    config = start_program("gateway")
     app = create_app(config)
     uvicorn.run(app, host=config.gateway.host, port=config.gateway.port, log_level="info", access_log=False)
     return 0

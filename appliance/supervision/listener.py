@@ -12,8 +12,7 @@ from typing import TextIO
 
 import zmq
 
-from appliance.config import ConfigError, load_config
-from appliance.logs import setup_logging
+from appliance.program import start_program
 from ipc.codec import encode
 from ipc.messages import ProcessStateChanged
 from ipc.paths import control_endpoint
@@ -61,12 +60,7 @@ def serve(stdin: TextIO, stdout: TextIO, sock: zmq.Socket[bytes]) -> None:
 
 
 def main() -> int:
-    setup_logging("events")
-    try:
-        config = load_config()
-    except ConfigError as err:
-        print(f"mynah events: {err}", file=sys.stderr)
-        return 2
+    config = start_program("events")
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
