@@ -6,8 +6,9 @@ through `POST /chat` with `stream: true`, as a client would see it.
 
     .venv/bin/python bench/llm.py --runs 5 --out bench/results/llm.json
 
-Per run: a new session answers a first question (the whole prompt is evaluated), then two follow-ups in
-the same session (only the new words should be evaluated: the session's KV state is kept). Then each of the
+The very first turn evaluates the whole prompt (cold). Then, per run, a new session answers an opening
+question (the prompt frame's KV state is shared, so only the session's own words are evaluated), then two
+follow-ups in the same session (its KV state is kept: only the new words are evaluated). Then each of the
 20 questions in bench/data/factual_questions.json is asked in a fresh session; none of them appears among
 the prompt's examples. The JSON goes to stdout (and --out); the last line is a one-line summary.
 """
@@ -33,11 +34,17 @@ from tests.conftest import start_appliance, stop_appliance  # noqa: E402 - the b
 from tests.sse import events  # noqa: E402
 
 QUESTIONS = ROOT / "bench" / "data" / "factual_questions.json"
-CONVERSATION = (
+# Each run opens a new session on a different topic, then asks two follow-ups in it.
+OPENERS = (
     "Tell me something interesting about the Moon.",
-    "Why is that?",
-    "Thank you. What else should I know?",
+    "Tell me something interesting about whales.",
+    "Tell me something interesting about volcanoes.",
+    "Tell me something interesting about bees.",
+    "Tell me something interesting about the desert.",
+    "Tell me something interesting about chess.",
+    "Tell me something interesting about rain.",
 )
+FOLLOW_UPS = ("Why is that?", "Thank you. What else should I know?")
 
 
 def streamed_turn(http: httpx.Client, text: str, session_id: str | None) -> dict[str, Any]:
@@ -84,13 +91,15 @@ def run(url: str, runs: int) -> dict[str, Any]:
     with httpx.Client(base_url=url, timeout=120) as http:
         health = http.get("/health").json()
         llm = next(p for p in health["programs"] if p["name"] == "llm")
-        streamed_turn(http, "Hello!", None)  # warm-up: first use of the model's pages
+        # The appliance's first turn evaluates the whole prompt frame; after that the frame's KV state is
+        # shared by every new session, and a session's own state by its later turns.
+        cold = streamed_turn(http, "Hello!", None)
         first: list[dict[str, Any]] = []
         later: list[dict[str, Any]] = []
-        for _ in range(runs):
-            turn = streamed_turn(http, CONVERSATION[0], None)
+        for run_index in range(runs):
+            turn = streamed_turn(http, OPENERS[run_index % len(OPENERS)], None)
             first.append(turn)
-            for text in CONVERSATION[1:]:
+            for text in FOLLOW_UPS:
                 later.append(streamed_turn(http, text, turn["session_id"]))
         questions = json.loads(QUESTIONS.read_text())
         answers = []
@@ -105,9 +114,12 @@ def run(url: str, runs: int) -> dict[str, Any]:
         "backend": llm["backend"],
         "model": llm["model"],
         "runs": runs,
+        "cold_turn": {key: round(cold[key], 4) for key in ("ttft_s", "total_s", "prompt_tokens", "prefilled_tokens")},
         "first_turn": summarise(first),
         "later_turn": summarise(later),
         "kv_reuse": {
+            "cold_prompt_tokens": cold["prompt_tokens"],
+            "cold_prefilled": cold["prefilled_tokens"],
             "first_turn_prefilled_p50": median(first, "prefilled_tokens"),
             "later_turn_prompt_p50": median(later, "prompt_tokens"),
             "later_turn_prefilled_p50": median(later, "prefilled_tokens"),
@@ -151,6 +163,7 @@ def main() -> int:
         args.out.write_text(text + "\n")
     first, later, acc = result["first_turn"], result["later_turn"], result["accuracy"]
     print(
+        f"cold_ttft_ms={result['cold_turn']['ttft_s'] * 1000:.0f} "
         f"first_ttft_p50_ms={first['ttft_s_p50'] * 1000:.0f} later_ttft_p50_ms={later['ttft_s_p50'] * 1000:.0f} "
         f"tokens_per_s_p50={later['tokens_per_s_p50']:.1f} "
         f"later_prefilled_p50={later['prefilled_tokens_p50']:.0f}/{later['prompt_tokens_p50']:.0f} "

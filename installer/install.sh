@@ -86,10 +86,14 @@ python_packages() {
   step "installing Mynah and its Python dependencies"
   local extras="embedded"
   [ "$ACTION" = test ] && extras="embedded,dev"
-  "$VENV/bin/python" -m pip install -q --find-links "$WHEELS" -e "$ROOT[$extras]" 2>&1 \
-    | grep -v '^WARNING: Location' || true
-  "$VENV/bin/python" -c 'import llama_cpp, zmq, fastapi, supervisor' \
-    || { echo "install.sh: the Python dependencies did not install" >&2; exit 1; }
+  mkdir -p "$VAR"
+  # pip's and setuptools' chatter goes to a log; it is shown only when something fails.
+  if ! "$VENV/bin/python" -m pip install --find-links "$WHEELS" -e "$ROOT[$extras]" >"$VAR/install.log" 2>&1 \
+     || ! "$VENV/bin/python" -c 'import llama_cpp, zmq, fastapi, supervisor' >>"$VAR/install.log" 2>&1; then
+    tail -n 40 "$VAR/install.log" >&2
+    echo "install.sh: the Python dependencies did not install (full log: $VAR/install.log)" >&2
+    exit 1
+  fi
 }
 
 configuration() {
