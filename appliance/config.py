@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 CONFIG_ENV = "MYNAH_CONFIG"
 
@@ -83,6 +83,68 @@ class LlmConfig(_Section):
     reply: ReplyConfig = ReplyConfig()
 
 
+class SttProfile(_Section):
+    """One way to run faster-whisper: which model, where and how."""
+
+    model: str
+    device: Literal["cpu", "cuda", "auto"] = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = Field(2, ge=1)
+
+
+DEFAULT_STT_PROFILES = {
+    "base": SttProfile(model="whisper-base"),
+    "tiny.en": SttProfile(model="whisper-tiny.en"),
+    # The seed stack on an NVIDIA GPU. Its weights are not on the package registries: see `mynah models list`.
+    "gpu": SttProfile(model="whisper-medium", device="cuda", compute_type="float16", cpu_threads=1),
+}
+
+
+class SttEnhanceConfig(_Section):
+    """Clean-up before recognition; measured in bench/stt.py (docs/stt.md) and kept only where it helps."""
+
+    normalize: bool = True
+    denoise: bool = False
+
+
+class SttStreamingConfig(_Section):
+    vad_threshold: float = Field(0.5, gt=0.0, lt=1.0)
+    # Silence after speech that starts a speculative final decode, and that confirms the end of speech.
+    speculative_pause_ms: int = Field(200, ge=32)
+    end_of_speech_ms: int = Field(480, ge=64)
+    min_speech_ms: int = Field(160, ge=32)
+    # Partial transcripts re-decode the growing utterance at most this often.
+    partial_interval_s: float = Field(1.5, ge=0.2)
+    max_utterance_s: float = Field(30.0, ge=2.0)
+
+
+class SttLimits(_Section):
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_duration_s: float = Field(15 * 60.0, gt=0)
+    min_duration_s: float = Field(0.3, ge=0.0)
+    # How long the gateway waits for a file's transcript (a 15-minute file takes minutes on 2 cores).
+    transcribe_timeout_s: float = Field(900.0, gt=0)
+
+
+class SttConfig(_Section):
+    profile: str = "base"
+    profiles: dict[str, SttProfile] = DEFAULT_STT_PROFILES
+    language: str = "en"  # a Whisper language code, or "auto"
+    beam_size: int = Field(1, ge=1, le=10)
+    enhance: SttEnhanceConfig = SttEnhanceConfig()
+    streaming: SttStreamingConfig = SttStreamingConfig()
+    limits: SttLimits = SttLimits()
+
+    @model_validator(mode="after")
+    def _known_profile(self) -> SttConfig:
+        if self.profile not in self.profiles:
+            raise ValueError(f"stt.profile {self.profile!r} is not one of {sorted(self.profiles)}")
+        return self
+
+    def active_profile(self) -> SttProfile:
+        return self.profiles[self.profile]
+
+
 class SupervisionConfig(_Section):
     heartbeat_interval_s: float = Field(0.5, gt=0)
     # A worker silent for this long is hung: the coordinator has supervisord kill it, and it restarts.
@@ -104,6 +166,7 @@ class MynahConfig(_Section):
     paths: PathsConfig = PathsConfig()
     gateway: GatewayConfig = GatewayConfig()
     llm: LlmConfig = LlmConfig()
+    stt: SttConfig = SttConfig()
     supervision: SupervisionConfig = SupervisionConfig()
     # Where this configuration was read from; set by load_config, never by the file itself.
     source: Path | None = None

@@ -46,9 +46,15 @@ system_packages() {
   command -v cmake >/dev/null || missing+=(cmake)
   command -v g++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
+  if [ "$ACTION" = test ]; then
+    # The tests synthesize their own speech with these voices.
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v text2wave >/dev/null || missing+=(festival)
+    [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
+  fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "install.sh: please install ${missing[*]} (needed to build llama.cpp)" >&2; exit 1
+    echo "install.sh: please install ${missing[*]} (to build llama.cpp, and for the tests' speech)" >&2; exit 1
   fi
   step "installing system packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

@@ -238,6 +238,109 @@ class SessionDeleted(Message, frozen=True):
     session_id: str
 
 
+# --- speech to text -----------------------------------------------------------------------------------------
+
+
+class TranscriptSegment(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    start: float
+    end: float
+    text: str
+
+
+class SttTimings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    decode_s: float
+    total_s: float
+    queued_s: float = 0.0
+
+
+class TranscribeFile(Message, frozen=True):
+    """Transcribe an uploaded file; its bytes travel as the single payload frame. Batch work."""
+
+    filename: str
+    language: str | None = None
+
+
+class TranscriptResult(Message, frozen=True):
+    text: str
+    language: str
+    duration_s: float
+    segments: tuple[TranscriptSegment, ...]
+    timings: SttTimings
+
+
+class AudioStreamOpen(Message, frozen=True):
+    """Open a live audio stream (16 kHz mono PCM16 through the sender's ring). The reply is a stream of
+    events that ends with AudioStreamClosed."""
+
+    stream_id: str
+    language: str | None = None
+
+
+class AudioChunk(Message, frozen=True):
+    """`ref` points at PCM16 samples in the sender's ring; `first_sample` is the stream's sample index."""
+
+    stream_id: str
+    ref: RingSlotRef
+    first_sample: int
+
+
+class AudioStreamClose(Message, frozen=True):
+    """The end of a live stream. Data, not control: it must not overtake the stream's last audio."""
+
+    stream_id: str
+
+
+class AudioStreamClosed(Message, frozen=True):
+    stream_id: str
+    dropped_chunks: int = 0
+
+
+class VadEvent(Message, frozen=True):
+    """kind: "start" or "end". `sample` is the stream sample index where speech started or stopped;
+    `at` is the monotonic time (CLOCK_MONOTONIC, shared by every process on the box) it was detected."""
+
+    final: ClassVar[bool] = False
+    stream_id: str
+    utterance: int
+    kind: str
+    sample: int
+    at: float
+
+
+class PartialTranscript(Message, frozen=True):
+    """`committed` never changes within an utterance; `unstable` may still be revised."""
+
+    final: ClassVar[bool] = False
+    stream_id: str
+    utterance: int
+    committed: str
+    unstable: str
+    audio_end_sample: int
+    at: float
+
+
+class FinalTranscript(Message, frozen=True):
+    final: ClassVar[bool] = False
+    stream_id: str
+    utterance: int
+    text: str
+    start_sample: int
+    end_sample: int
+    end_detected_at: float  # when the endpointer confirmed the end of speech
+    at: float  # when the final text was ready
+    speculative: bool  # the text came from the decode started at the first pause
+    decode_s: float
+
+
+class StreamFault(Message, frozen=True):
+    """A live stream lost its worker (or audio); the stream stays open and resumes when the worker is back."""
+
+    final: ClassVar[bool] = False
+    stream_id: str
+    code: str
+    message: str
+
+
 # --- test and diagnostics -----------------------------------------------------------------------------------
 
 
@@ -284,6 +387,16 @@ AnyMessage = (
     | History
     | DeleteSession
     | SessionDeleted
+    | TranscribeFile
+    | TranscriptResult
+    | AudioStreamOpen
+    | AudioChunk
+    | AudioStreamClose
+    | AudioStreamClosed
+    | VadEvent
+    | PartialTranscript
+    | FinalTranscript
+    | StreamFault
     | Ping
     | Pong
     | RingSlotRef

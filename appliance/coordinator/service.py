@@ -14,14 +14,20 @@ from typing import Any
 import zmq.asyncio
 
 from appliance.config import MynahConfig
-from appliance.coordinator.chat import ChatRouter
+from appliance.coordinator.chat import LLM, ChatRouter
 from appliance.coordinator.programs import ProgramTable
+from appliance.coordinator.speech_in import BATCH as BATCH_STT
+from appliance.coordinator.speech_in import LIVE as LIVE_STT
+from appliance.coordinator.speech_in import SpeechInRouter
 from appliance.store.conversations import ConversationStore
 from appliance.store.db import StoreError, connect
 from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
 from ipc.bus import ControlServer, EventPublisher, Incoming
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
+    AudioChunk,
+    AudioStreamClose,
+    AudioStreamOpen,
     CancelTurn,
     ChatRequest,
     DeleteSession,
@@ -39,6 +45,7 @@ from ipc.messages import (
     SessionSummary,
     StoredLine,
     TokenChunk,
+    TranscribeFile,
     WorkerFailed,
     WorkerHello,
     WorkerReady,
@@ -48,7 +55,7 @@ from ipc.paths import control_endpoint, events_endpoint
 log = logging.getLogger(__name__)
 
 COORDINATOR = "coordinator"
-PROGRAMS = (COORDINATOR, "llm", "gateway")
+PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, "gateway")
 
 
 class Coordinator:
@@ -77,6 +84,7 @@ class Coordinator:
         self._events = EventPublisher(ctx, events_endpoint(self._config.paths.runtime_dir))
         self._store = store
         self._chat = ChatRouter(self._config, self._server, store, self._programs)
+        self._speech_in = SpeechInRouter(self._config, self._server, self._programs)
         await self._sync_with_supervisor()
         self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
         workers = [
@@ -117,19 +125,20 @@ class Coordinator:
         message = incoming.packet.message
         request_id = incoming.packet.request_id
         now = time.monotonic()
+        if request_id and not isinstance(message, Heartbeat) and await self._worker_reply(incoming):
+            return
         match message:
             case Heartbeat():
                 self._programs.heartbeat(
                     message.program, message.pid, now,
                     ready=message.ready, backend=message.backend, model=message.model, drops=message.drops,
                 )  # fmt: skip
-            case TokenChunk() | GenerateDone() | ErrorReply():
-                self._chat.worker_reply(request_id, message)
             case WorkerHello():
                 self._programs.hello(message.program, message.pid, now)
             case WorkerReady():
                 self._programs.ready(message.program, message.pid, message.backend, message.model, now)
                 await self._events.publish(message)
+                await self._speech_in.program_ready(message.program)
                 log.info("%s is ready (%s, %s)", message.program, message.backend, message.model)
             case WorkerFailed():
                 self._programs.failed(message.program, message.code, message.message)
@@ -141,12 +150,36 @@ class Coordinator:
                 self._spawn(self._chat.chat(incoming.peer, request_id, message))
             case CancelTurn():
                 self._spawn(self._chat.cancel(message.turn_id))
+            case AudioChunk():
+                await self._speech_in.chunk(message)
+            case AudioStreamOpen():
+                await self._speech_in.open_stream(incoming.peer, request_id, message)
+            case AudioStreamClose():
+                await self._speech_in.close_stream(message)
+            case TranscribeFile():
+                self._spawn(
+                    self._speech_in.transcribe_file(incoming.peer, request_id, message, incoming.packet.payload)
+                )
             case HealthQuery():
                 await self._server.send(incoming.peer, self._programs.report(time.time()), request_id)
             case ListSessions() | GetHistory() | DeleteSession():
                 await self._server.send(incoming.peer, self._sessions(message), request_id)
             case _:
                 log.warning("unexpected %s from %r", type(message).__name__, incoming.peer)
+
+    async def _worker_reply(self, incoming: Incoming) -> bool:
+        """Route a reply from a worker to the router that asked, by who sent it; True when it was one."""
+        message, request_id = incoming.packet.message, incoming.packet.request_id
+        match incoming.peer.decode(errors="replace"):
+            case "llm" if isinstance(message, TokenChunk | GenerateDone | ErrorReply):
+                self._chat.worker_reply(request_id, message)
+            case "stt":
+                await self._speech_in.stream_event(request_id, message)
+            case "stt-batch":
+                await self._speech_in.file_result(request_id, message)
+            case _:
+                return False
+        return True
 
     def _sessions(self, message: Message) -> Message:
         try:
@@ -174,11 +207,10 @@ class Coordinator:
             self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
         log.info("%s: %s -> %s (pid %s)", event.program, event.from_state, event.to_state, event.pid)
         if went_down:
-            self._chat.program_down(
-                event.program,
-                f"{event.program}-worker-crashed",
-                f"the {event.program} worker stopped ({event.to_state}); it is being restarted",
-            )
+            code = f"{event.program}-worker-crashed"
+            why = f"the {event.program} worker stopped ({event.to_state}); it is being restarted"
+            self._chat.program_down(event.program, code, why)
+            self._spawn(self._speech_in.program_down(event.program, code, why))
 
     async def _watchdog(self) -> None:
         interval = self._config.supervision.heartbeat_interval_s
@@ -188,6 +220,7 @@ class Coordinator:
             for name in self._programs.hung(time.monotonic(), timeout):
                 log.error("%s sent no heartbeat for %.1f s: killing it so supervisord restarts it", name, timeout)
                 self._chat.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
+                await self._speech_in.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
                 try:
                     await self._supervisor.asignal(name, "KILL")
                 except SupervisorUnavailable as err:

@@ -27,6 +27,19 @@ STATUS_BY_CODE: dict[str, int] = {
     "llm-model-not-found": 503,
     "llm-overloaded": 503,
     "chat-timeout": 504,
+    "audio-too-large": 413,
+    "audio-empty": 422,
+    "audio-undecodable": 422,
+    "audio-no-audio-stream": 422,
+    "audio-too-short": 422,
+    "audio-too-long": 422,
+    "no-speech": 422,
+    "stt-not-ready": 503,
+    "stt-unreachable": 503,
+    "stt-worker-crashed": 503,
+    "stt-worker-hung": 503,
+    "stt-batch-worker-crashed": 503,
+    "stt-batch-worker-hung": 503,
 }
 
 

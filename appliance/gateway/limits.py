@@ -13,18 +13,20 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
         self._app = app
-        self._max = max_bytes
+        self._default = max_bytes
+        self._per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        limit = self._per_path.get(scope["path"], self._default)
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None:
-            if declared.isdigit() and int(declared) > self._max:
-                await self._refuse(send)
+            if declared.isdigit() and int(declared) > limit:
+                await self._refuse(send, limit)
                 return
             await self._app(scope, receive, send)
             return
@@ -34,8 +36,8 @@ class BodyLimit:
             if message["type"] != "http.request":
                 break  # the client went away
             body += message.get("body", b"")
-            if len(body) > self._max:
-                await self._refuse(send)
+            if len(body) > limit:
+                await self._refuse(send, limit)
                 return
             if not message.get("more_body", False):
                 break
@@ -50,9 +52,9 @@ class BodyLimit:
 
         await self._app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, limit: int) -> None:
         body = json.dumps(
-            {"code": "request-too-large", "message": f"request bodies are limited to {self._max} bytes"}
+            {"code": "request-too-large", "message": f"request bodies are limited to {limit} bytes"}
         ).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})

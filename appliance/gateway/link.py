@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import zmq.asyncio
 
 from appliance.config import MynahConfig
 from appliance.gateway.errors import ApiError
 from ipc.bus import ControlClient, heartbeat_forever
+from ipc.codec import Buffer
 from ipc.errors import BusTimeout, PeerUnreachable
 from ipc.messages import ErrorReply, Heartbeat, Message, WorkerHello, WorkerReady
 from ipc.paths import control_endpoint
@@ -58,10 +59,17 @@ class CoordinatorLink:
             raise ApiError(reply.code, reply.message)
         return reply
 
-    async def converse(self, message: Message) -> AsyncIterator[Message]:
+    async def converse(
+        self, message: Message, *, idle_timeout_s: float | None = None, payload: Sequence[Buffer] = ()
+    ) -> AsyncIterator[Message]:
         """A streamed request: yield every reply message up to and including the final one."""
-        deadline = self._config.gateway.chat_timeout_s
-        stream = self._client.stream(message, first_timeout=QUERY_DEADLINE_S + 1, idle_timeout=deadline)
+        deadline = idle_timeout_s or self._config.gateway.chat_timeout_s
+        stream = self._client.stream(
+            message,
+            first_timeout=max(QUERY_DEADLINE_S + 1, idle_timeout_s or 0),
+            idle_timeout=deadline,
+            payload=payload,
+        )
         try:
             async for packet in stream:
                 yield packet.message
@@ -69,6 +77,15 @@ class CoordinatorLink:
             yield ErrorReply("coordinator-unavailable", f"the coordinator did not answer: {err}")
         finally:
             await stream.aclose()
+
+    async def last_reply(
+        self, message: Message, *, idle_timeout_s: float, payload: Sequence[Buffer] = ()
+    ) -> Message | None:
+        """A long request with one answer (e.g. a file to transcribe); None if nothing came back."""
+        last: Message | None = None
+        async for reply in self.converse(message, idle_timeout_s=idle_timeout_s, payload=payload):
+            last = reply
+        return last
 
     async def tell(self, message: Message) -> None:
         with contextlib.suppress(PeerUnreachable):

@@ -78,3 +78,17 @@ class LineOut(_Schema):
 class HistoryOut(_Schema):
     session_id: str
     lines: list[LineOut]
+
+
+class SegmentOut(_Schema):
+    start: float = Field(description="Seconds from the start of the audio")
+    end: float
+    text: str
+
+
+class TranscriptOut(_Schema):
+    text: str
+    language: str
+    duration_s: float
+    segments: list[SegmentOut]
+    timings: dict[str, float] = Field(description="decode_s, total_s and queued_s (waiting behind other batch work)")

@@ -1,0 +1,1 @@
+"""The speech-to-text worker: faster-whisper behind a backend interface, VAD endpointing, streaming."""

@@ -1,0 +1,45 @@
+"""STT backends: one module per engine.
+
+A new backend is one module plus one line in BACKENDS; modules import lazily, so a missing optional
+dependency only matters when that backend is chosen, and then says what to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from appliance.config import SttConfig
+from appliance.models.store import ModelError, ModelStore
+from procs.stt.backends.base import SttBackend, SttError
+
+# name -> (module, class, the pip extra that provides its dependencies; "" for a core dependency)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "faster-whisper": ("procs.stt.backends.faster_whisper", "FasterWhisperBackend", ""),
+}
+DEFAULT_BACKEND = "faster-whisper"  # every profile in SttConfig is a faster-whisper profile today
+
+
+def _backend_class(name: str) -> type:
+    module_name, class_name, extra = BACKENDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        target = f"'.[{extra}]'" if extra else "."
+        raise SttError(
+            "stt-backend-unavailable",
+            f"the {name} STT backend needs {err.name!r}: run `.venv/bin/pip install -e {target}`",
+        ) from err
+    cls: type = getattr(module, class_name)
+    return cls
+
+
+def create_backend(config: SttConfig, models: ModelStore) -> SttBackend:
+    """The configured backend for the active profile, its model resolved (and verified) by the store; not loaded."""
+    profile = config.active_profile()
+    try:
+        model_dir = models.resolve(profile.model)
+    except ModelError as err:
+        raise SttError(err.code, err.message) from err
+    cls = _backend_class(DEFAULT_BACKEND)
+    backend: SttBackend = cls(profile, model_dir, language=config.language, beam_size=config.beam_size)
+    return backend

@@ -1,0 +1,51 @@
+"""The interface every speech-to-text backend implements, and the error type of the STT stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Audio = npt.NDArray[np.float32]  # mono, 16 kHz, float32 in [-1, 1]
+SAMPLE_RATE = 16_000
+
+
+class SttError(Exception):
+    """A speech-to-text failure with a stable code (docs/errors.md), raised `from` its cause."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    start: float  # seconds from the start of the audio given to transcribe()
+    end: float
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    text: str
+    language: str
+    segments: tuple[Segment, ...]
+    duration_s: float
+
+
+class SttBackend(Protocol):
+    name: ClassVar[str]
+
+    @property
+    def model(self) -> str: ...
+
+    def load(self) -> None:
+        """Load the model (blocking; the worker calls it in a thread). Raises SttError."""
+        ...
+
+    def transcribe(self, audio: Audio, *, prompt: str | None = None) -> Transcript:
+        """Transcribe one piece of audio (blocking). `prompt` is earlier text that conditions the decoder."""
+        ...

@@ -1,0 +1,210 @@
+"""The STT worker's service: live streams (the `stt` program) and files (the `stt-batch` program).
+
+One decoder thread runs one decode at a time, most urgent first (finals, then speculative finals, then
+partials; see procs/stt/live.py). The event loop keeps reading audio and running the VAD meanwhile, so
+endpointing never waits for Whisper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from appliance.config import SttConfig
+from appliance.models.store import ModelStore
+from ipc.codec import Packet
+from ipc.errors import IpcError
+from ipc.messages import (
+    AudioChunk,
+    AudioStreamClose,
+    AudioStreamClosed,
+    AudioStreamOpen,
+    ErrorReply,
+    Message,
+    SttTimings,
+    TranscribeFile,
+    TranscriptResult,
+    TranscriptSegment,
+)
+from ipc.rings import FrameRing
+from procs.common.worker import Replier, WorkerError
+from procs.stt.audio import decode_audio, pcm16_to_float
+from procs.stt.backends import create_backend
+from procs.stt.backends.base import SAMPLE_RATE, Audio, SttBackend, SttError, Transcript
+from procs.stt.enhance import enhance
+from procs.stt.live import DecodeJob, LiveStream
+from procs.stt.vad import SileroVad
+
+log = logging.getLogger(__name__)
+
+
+class _Stream:
+    def __init__(self, live: LiveStream, reply: Replier) -> None:
+        self.live = live
+        self.reply = reply
+        self.dropped_chunks = 0
+
+
+class SttService:
+    def __init__(self, config: SttConfig, models: ModelStore) -> None:
+        self._config = config
+        self._models = models
+        self._backend: SttBackend | None = None
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decoder")
+        self._streams: dict[str, _Stream] = {}
+        self._rings: dict[str, FrameRing] = {}
+        self._decoding: asyncio.Task[None] | None = None
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name if self._backend else ""
+
+    @property
+    def model(self) -> str:
+        return self._backend.model if self._backend else ""
+
+    async def load(self) -> None:
+        try:
+            backend = create_backend(self._config, self._models)
+            await asyncio.to_thread(backend.load)
+            # The first decode pays for allocations; pay it now, not on the user's first words.
+            await asyncio.get_running_loop().run_in_executor(self._decoder, backend.transcribe, _silence(1.0))
+        except SttError as err:
+            raise WorkerError(err.code, err.message) from err
+        self._backend = backend
+
+    def control(self, packet: Packet) -> None:
+        return None  # stream ends travel in order with the audio (AudioStreamClose is data)
+
+    async def handle(self, packet: Packet, reply: Replier) -> None:
+        match packet.message:
+            case AudioChunk() as chunk:
+                await self._chunk(chunk)
+            case AudioStreamOpen() as request:
+                live = LiveStream(request.stream_id, self._config.streaming, SileroVad(), time.monotonic)
+                self._streams[request.stream_id] = _Stream(live, reply)
+            case AudioStreamClose() as request:
+                await self._close(request.stream_id)
+            case TranscribeFile() as request:
+                await reply(await self._transcribe_file(request, packet.payload))
+            case other:
+                await reply(ErrorReply("unsupported-request", f"the stt worker does not serve {type(other).__name__}"))
+
+    # --- live ------------------------------------------------------------------------------------------------
+
+    async def _chunk(self, chunk: AudioChunk) -> None:
+        stream = self._streams.get(chunk.stream_id)
+        if stream is None:
+            return
+        pcm = self._read(chunk)
+        if pcm is None:
+            stream.dropped_chunks += 1
+            return
+        await self._send(stream, stream.live.feed(pcm16_to_float(pcm), chunk.first_sample))
+        self._kick()
+
+    def _read(self, chunk: AudioChunk) -> bytes | None:
+        """Copy the chunk out of the sender's ring; a restarted sender has a new segment under the old name."""
+        for attempt in range(2):
+            ring = self._rings.get(chunk.ref.ring)
+            try:
+                if ring is None:
+                    ring = self._rings[chunk.ref.ring] = FrameRing.attach(chunk.ref.ring)
+                return ring.read(chunk.ref)
+            except IpcError as err:
+                stale = self._rings.pop(chunk.ref.ring, None)
+                if stale is not None:
+                    stale.close()
+                if attempt:
+                    log.warning("dropped an audio chunk: %s (%s)", err, err.code)
+        return None
+
+    async def _close(self, stream_id: str) -> None:
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        await self._send(stream, stream.live.finish())
+        self._kick()
+        await self._maybe_closed(stream)
+
+    async def _maybe_closed(self, stream: _Stream) -> None:
+        if stream.live.closing and stream.live.idle:
+            self._streams.pop(stream.live.stream_id, None)
+            await self._send(stream, [AudioStreamClosed(stream.live.stream_id, stream.dropped_chunks)])
+
+    def _kick(self) -> None:
+        """Start the most urgent decode if the decoder is free."""
+        if self._decoding is not None and not self._decoding.done():
+            return
+        jobs = [(job, stream) for stream in self._streams.values() if (job := stream.live.next_job()) is not None]
+        if not jobs:
+            return
+        job, stream = min(jobs, key=lambda pair: (pair[0].kind, pair[0].created))
+        stream.live.take(job)
+        self._decoding = asyncio.get_running_loop().create_task(self._decode(stream, job))
+
+    async def _decode(self, stream: _Stream, job: DecodeJob) -> None:
+        assert self._backend is not None
+        started = time.monotonic()
+        try:
+            audio = enhance(job.audio, self._config.enhance)
+            transcript = await asyncio.get_running_loop().run_in_executor(
+                self._decoder, self._backend.transcribe, audio
+            )
+        except SttError as err:
+            stream.live.failed(job)
+            await self._send(stream, [ErrorReply(err.code, err.message)])
+        else:
+            await self._send(stream, stream.live.done(job, transcript, time.monotonic() - started))
+        finally:
+            self._decoding = None
+            self._kick()
+        await self._maybe_closed(stream)
+
+    async def _send(self, stream: _Stream, events: list[Message]) -> None:
+        for event in events:
+            try:
+                await stream.reply(event)
+            except IpcError as err:
+                log.warning("stream %s: could not send %s: %s", stream.live.stream_id, type(event).__name__, err)
+
+    # --- files -----------------------------------------------------------------------------------------------
+
+    async def _transcribe_file(self, request: TranscribeFile, payload: tuple[memoryview, ...]) -> Message:
+        assert self._backend is not None
+        received = time.monotonic()
+        if len(payload) != 1:
+            return ErrorReply("invalid-request", "a file to transcribe travels as exactly one payload frame")
+        try:
+            decoded = await asyncio.to_thread(decode_audio, bytes(payload[0]), self._config.limits)
+            audio = enhance(decoded.samples, self._config.enhance)
+            started = time.monotonic()
+            transcript = await asyncio.get_running_loop().run_in_executor(
+                self._decoder, self._backend.transcribe, audio
+            )
+        except SttError as err:
+            return ErrorReply(err.code, err.message)
+        finished = time.monotonic()
+        if not transcript.text.strip():
+            return ErrorReply("no-speech", f"no speech was recognised in {request.filename!r}")
+        return _result(
+            transcript, decoded.duration_s, SttTimings(finished - started, finished - received, started - received)
+        )
+
+    async def close(self) -> None:
+        self._decoder.shutdown(wait=False, cancel_futures=True)
+        for ring in self._rings.values():
+            ring.close()
+
+
+def _silence(seconds: float) -> Audio:
+    return np.zeros(int(seconds * SAMPLE_RATE), dtype=np.float32)
+
+
+def _result(transcript: Transcript, duration_s: float, timings: SttTimings) -> TranscriptResult:
+    segments = tuple(TranscriptSegment(s.start, s.end, s.text) for s in transcript.segments)
+    return TranscriptResult(transcript.text.strip(), transcript.language, duration_s, segments, timings)
