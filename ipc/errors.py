@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 
+class CodedError(Exception):
+    """Any failure that carries a stable code (docs/errors.md) and a message for people."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class IpcError(Exception):
     code = "ipc-error"
 

@@ -15,6 +15,7 @@ from appliance.config import MynahConfig
 from appliance.models.store import ModelError, ModelStore
 from appliance.supervision import conf
 from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
+from ipc.errors import CodedError
 from ipc.messages import HealthReport
 from ipc.rings import sweep_stale_segments
 
@@ -23,11 +24,8 @@ from ipc.rings import sweep_stale_segments
 GIVEN_UP = frozenset({"FATAL"})
 
 
-class LifecycleError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class LifecycleError(CodedError):
+    """`mynah up` or `down` could not do what was asked."""
 
 
 def url(config: MynahConfig) -> str:

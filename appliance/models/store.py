@@ -25,6 +25,8 @@ from typing import IO, Annotated, Any
 from pydantic import ConfigDict, Field, PositiveInt, StringConstraints, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
+from ipc.errors import CodedError
+
 CATALOG_PATH = Path(__file__).with_name("catalog.toml")
 MANIFEST_NAME = "manifest.json"
 FETCH_HINT = "run: mynah models fetch {}"
@@ -34,13 +36,8 @@ Progress = Callable[[str], None]
 Manifest = dict[str, Any]  # {"schema": 1, "models": {name: provenance}, "files": {relpath: (size, mtime, sha)}}
 
 
-class ModelError(Exception):
+class ModelError(CodedError):
     """A model-store failure with a stable code: model-unknown, model-missing, model-hash-mismatch, ..."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 _STRICT = ConfigDict(extra="forbid")

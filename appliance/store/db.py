@@ -10,6 +10,8 @@ import logging
 import sqlite3
 from pathlib import Path
 
+from ipc.errors import CodedError
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS: tuple[str, ...] = (
@@ -44,11 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class StoreError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class StoreError(CodedError):
+    """A failure of this stage with a stable code."""
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -20,7 +20,7 @@ import zmq.asyncio
 from appliance.config import MynahConfig
 from ipc.bus import ControlClient, heartbeat_forever
 from ipc.codec import Packet
-from ipc.errors import IpcError
+from ipc.errors import CodedError, IpcError
 from ipc.messages import ErrorReply, Heartbeat, Message, ShutdownWorker, WorkerFailed, WorkerHello, WorkerReady
 from ipc.paths import control_endpoint
 
@@ -29,13 +29,8 @@ log = logging.getLogger(__name__)
 EXIT_LOAD_FAILED = 3
 
 
-class WorkerError(Exception):
+class WorkerError(CodedError):
     """A failure the worker cannot recover from in-process; it carries a documented code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class Replier(Protocol):

@@ -24,7 +24,7 @@ from tests.speech import MODELS_DIR, SENTENCES, VOICES, Clip, SpeechUnavailable,
 pytest.importorskip("faster_whisper", reason="faster-whisper is not installed (pip install -e .)")
 from procs.stt.backends.faster_whisper import FasterWhisperBackend
 
-SUBSET = SENTENCES[::3]  # 8 sentences x 3 voices x 2 conditions keeps the accuracy tests near 40 s on 2 cores
+SUBSET = SENTENCES[::3]  # 8 sentences x 3 voices, clean and noisy: 48 decodes of base, ~1 s each on 2 cores
 NOISE_SNR_DB = 15.0
 CLEAN_TARGET, NOISY_TARGET, TINY_BOUND = 0.04, 0.12, 0.25
 
@@ -68,12 +68,13 @@ def _clip(text: str, voice: str) -> Clip:
         pytest.skip(f"voice {voice}: {err}")
 
 
-def _score(backend: FasterWhisperBackend, snr_db: float | None) -> tuple[float, dict[str, float], list[str]]:
-    """(corpus WER over all voices, per-voice WER, the mistaken transcripts) on SUBSET."""
+def _score(backend: FasterWhisperBackend, snr_db: float | None,
+           sentences: tuple[str, ...] = SUBSET) -> tuple[float, dict[str, float], list[str]]:  # fmt: skip
+    """(corpus WER over all voices, per-voice WER, the mistaken transcripts) on `sentences`."""
     totals, per_voice, mistakes = [0, 0], {}, []
     for voice in VOICES:
         errors = words = 0
-        for index, text in enumerate(SUBSET):
+        for index, text in enumerate(sentences):
             clip = _clip(text, voice)
             if snr_db is not None:
                 clip = noisy(clip, snr_db, seed=index)
@@ -102,8 +103,9 @@ def test_base_wer_at_15_db_snr_is_under_12_percent(base: FasterWhisperBackend) -
 
 
 def test_tiny_en_loads_and_transcribes(tiny_en: FasterWhisperBackend) -> None:
-    overall, per_voice, mistakes = _score(tiny_en, None)
-    assert overall < TINY_BOUND, (per_voice, mistakes)  # a sanity bound: the measured figure is in the report
+    # Half the subset: a sanity bound, not a measurement (bench/stt_offline.py measures the whole set).
+    overall, per_voice, mistakes = _score(tiny_en, None, SUBSET[::2])
+    assert overall < TINY_BOUND, (per_voice, mistakes)
 
 
 def test_segments_lie_within_the_clip_and_overlap_the_speech(base: FasterWhisperBackend) -> None:

@@ -6,14 +6,11 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from ipc.errors import CodedError
 
-class LlmError(Exception):
+
+class LlmError(CodedError):
     """A backend failure with a stable code (docs/errors.md), raised `from` its cause."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,17 +8,14 @@ from typing import ClassVar, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from ipc.errors import CodedError
+
 Audio = npt.NDArray[np.float32]  # mono, 16 kHz, float32 in [-1, 1]
 SAMPLE_RATE = 16_000
 
 
-class SttError(Exception):
+class SttError(CodedError):
     """A speech-to-text failure with a stable code (docs/errors.md), raised `from` its cause."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
