@@ -130,7 +130,9 @@ class SttConfig(_Section):
     profile: str = "base"
     profiles: dict[str, SttProfile] = DEFAULT_STT_PROFILES
     language: str = "en"  # a Whisper language code, or "auto"
-    beam_size: int = Field(1, ge=1, le=10)
+    # Measured (bench/stt_offline.py): beam 5 halves base's WER on clean speech (5.0% -> 2.4%) for no
+    # measurable decode time, since the 30 s encoder pass dominates.
+    beam_size: int = Field(5, ge=1, le=10)
     enhance: SttEnhanceConfig = SttEnhanceConfig()
     streaming: SttStreamingConfig = SttStreamingConfig()
     limits: SttLimits = SttLimits()

@@ -114,9 +114,9 @@ def score(backend: FasterWhisperBackend, clips: dict[str, list[Clip]], prepare: 
     return {"overall": round(corpus_wer(pairs_all), 4), **per_voice}, times, mistakes
 
 
-def profile_figures(name: str, sentences: Sequence[str], voices: Sequence[str], runs: int,
-                    snr_db: float) -> dict[str, Any]:  # fmt: skip
-    config = SttConfig(profile=name)
+def profile_figures(name: str, sentences: Sequence[str], voices: Sequence[str], runs: int, snr_db: float,
+                    beam_size: int | None) -> dict[str, Any]:  # fmt: skip
+    config = SttConfig(profile=name) if beam_size is None else SttConfig(profile=name, beam_size=beam_size)
     profile = config.active_profile()
     backend = FasterWhisperBackend(profile, ModelStore(MODELS_DIR).resolve(profile.model), language=config.language,
                                    beam_size=config.beam_size)  # fmt: skip
@@ -174,13 +174,14 @@ def machine() -> dict[str, Any]:
 
 
 def run(profiles: Sequence[str] = ("base", "tiny.en"), *, sentences: int = len(SENTENCES),
-        voices: Sequence[str] = VOICES, runs: int = 5, snr_db: float = SNR_DB) -> dict[str, Any]:  # fmt: skip
-    """The offline figures for `profiles`, as one JSON-ready dict."""
+        voices: Sequence[str] = VOICES, runs: int = 5, snr_db: float = SNR_DB,
+        beam_size: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """The offline figures for `profiles`, as one JSON-ready dict; `beam_size` overrides the configured one."""
     texts = SENTENCES[:sentences]
     result: dict[str, Any] = {
         "benchmark": "stt_offline", "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
         "corpus": {"sentences": len(texts), "voices": list(voices), "snr_db": snr_db, "noise": "white"},
-        "profiles": {name: profile_figures(name, texts, voices, runs, snr_db) for name in profiles},
+        "profiles": {name: profile_figures(name, texts, voices, runs, snr_db, beam_size) for name in profiles},
     }  # fmt: skip
     result["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return result
@@ -191,7 +192,7 @@ def summary(result: dict[str, Any]) -> str:
     parts = []
     for name, p in result["profiles"].items():
         parts.append(
-            f"{name}: rtf5s={p['rtf']['5s']['rtf']} rtf30s={p['rtf']['30s']['rtf']} "
+            f"{name} (beam {p['beam_size']}): rtf5s={p['rtf']['5s']['rtf']} rtf30s={p['rtf']['30s']['rtf']} "
             f"utt_p50={p['utterance_decode_s']['p50']}s p95={p['utterance_decode_s']['p95']}s "
             f"wer_clean={p['wer_clean']['overall']:.3f} wer_{snr}={p[f'wer_snr{snr}']['overall']:.3f} "
             + " ".join(f"{v}={e['wer']['overall']:.3f}" for v, e in p[f"enhance_at_snr{snr}"].items() if v != "none")
@@ -206,9 +207,17 @@ def main() -> int:
     parser.add_argument("--voices", nargs="+", default=list(VOICES), choices=VOICES)
     parser.add_argument("--runs", type=int, default=5, help="decodes per real-time-factor median")
     parser.add_argument("--snr-db", type=float, default=SNR_DB)
+    parser.add_argument("--beam-size", type=int, help="instead of the configured stt.beam_size")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    result = run(args.profiles, sentences=args.sentences, voices=args.voices, runs=args.runs, snr_db=args.snr_db)
+    result = run(
+        args.profiles,
+        sentences=args.sentences,
+        voices=args.voices,
+        runs=args.runs,
+        snr_db=args.snr_db,
+        beam_size=args.beam_size,
+    )
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

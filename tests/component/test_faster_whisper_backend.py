@@ -1,9 +1,10 @@
 """The faster-whisper backend with the real models (whisper-base, whisper-tiny.en) from the model store.
 
 Accuracy is word error rate on the synthetic corpus (tests/speech.py): a fixed third of the sentence set,
-spoken by espeak-ng, Festival and Piper, clean and with white noise at 15 dB SNR. The decoding settings are
-the shipped defaults (SttConfig()). Per-voice figures are printed (`pytest -rP` shows them); bench/stt_offline.py
-measures the whole set.
+spoken by espeak-ng, Festival and Piper, clean and with white noise at 15 dB SNR, decoded with the shipped
+settings (SttConfig(): beam 5). The targets (4% clean, 12% noisy) apply to the WER pooled over the three voices.
+Per-voice figures are printed (`pytest -rP`); bench/stt_offline.py measures the whole set (docs/stt.md): at
+beam 1 the formant (espeak-ng) and diphone (Festival) voices missed the clean target, which is why beam 5 ships.
 """
 
 from __future__ import annotations
@@ -125,14 +126,17 @@ def test_segments_lie_within_the_clip_and_overlap_the_speech(base: FasterWhisper
     assert transcript.segments[0].start < clip.speech_end_s and transcript.segments[-1].end > clip.speech_start_s
 
 
-def test_a_prompt_and_auto_language_are_passed_through(base: FasterWhisperBackend) -> None:
-    clip = _clip(SENTENCES[2], "piper")
-    prompted = base.transcribe(clip.samples, prompt="Groceries: milk, eggs, bread.")
-    assert word_errors(SENTENCES[2], prompted.text)[0] <= 1, prompted.text
-    auto = FasterWhisperBackend(SttConfig().profiles["base"], require_stt_model("whisper-base"), language="auto",
-                                beam_size=1)  # fmt: skip
-    auto.load()
-    assert auto.transcribe(clip.samples).language == "en"
+def test_a_prompt_conditions_the_decoder(base: FasterWhisperBackend) -> None:
+    clip = _clip("Send a message to Jaxon.", "piper")
+    assert "Jaxon" not in base.transcribe(clip.samples).text  # heard as "Jackson" unless told otherwise
+    assert "Jaxon" in base.transcribe(clip.samples, prompt="Jaxon").text
+
+
+def test_auto_language_detects_english() -> None:
+    backend = FasterWhisperBackend(SttConfig().profiles["base"], require_stt_model("whisper-base"), language="auto",
+                                   beam_size=1)  # fmt: skip
+    backend.load()
+    assert backend.transcribe(_clip(SENTENCES[2], "piper").samples).language == "en"
 
 
 @pytest.mark.parametrize(
