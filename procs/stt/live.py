@@ -78,8 +78,10 @@ class LiveStream:
         self._buffer_start = 0  # stream sample index of self._buffer[0]
         self._buffer: Audio = np.zeros(0, dtype=np.float32)
         self._utterances = itertools.count(1)
-        self._current: _Utterance | None = None
-        self._waiting: dict[JobKind, DecodeJob] = {}  # at most one queued job of each kind
+        self._current: _Utterance | None = None  # the latest utterance (in speech, or just ended)
+        # Utterances whose final is not out yet: the next may start while an earlier one is still decoding.
+        self._open: dict[int, _Utterance] = {}
+        self._waiting: dict[tuple[int, JobKind], DecodeJob] = {}  # per utterance, at most one job of each kind
         self._running: DecodeJob | None = None
         self.closing = False
 
@@ -116,9 +118,7 @@ class LiveStream:
     @property
     def idle(self) -> bool:
         """Nothing in flight: no utterance awaiting its final, no job queued or running."""
-        waiting_final = (
-            self._current is not None and self._current.end_sample is not None and not self._current.final_sent
-        )
+        waiting_final = any(u.end_sample is not None for u in self._open.values())
         return not self._waiting and self._running is None and not waiting_final
 
     def _on_endpoint(self, event: SpeechStarted | PauseDetected | SpeechResumed | SpeechEnded) -> list[Message]:
@@ -126,8 +126,9 @@ class LiveStream:
         match event:
             case SpeechStarted():
                 self._current = _Utterance(next(self._utterances), event.start_sample)
+                self._open[self._current.number] = self._current
                 self._agreement.reset()
-                self._waiting.pop(JobKind.PARTIAL, None)
+                self._drop_waiting(JobKind.PARTIAL)
                 return [VadEvent(self.stream_id, self._current.number, "start", event.start_sample, now)]
             case PauseDetected() if self._current is not None:
                 self._current.speculative_end = event.at_sample
@@ -136,24 +137,31 @@ class LiveStream:
             case SpeechResumed() if self._current is not None:
                 self._current.speculative_end = None
                 self._current.speculative_text = None
-                self._waiting.pop(JobKind.SPECULATIVE, None)
+                self._waiting.pop((self._current.number, JobKind.SPECULATIVE), None)
             case SpeechEnded() if self._current is not None:
                 utterance = self._current
                 utterance.end_sample, utterance.end_detected_at = event.end_sample, now
-                self._waiting.pop(JobKind.PARTIAL, None)
+                self._drop_waiting(JobKind.PARTIAL)
                 events: list[Message] = [VadEvent(self.stream_id, utterance.number, "end", event.end_sample, now)]
                 if utterance.speculative_text is not None and not event.forced:
                     events += self._final(utterance, utterance.speculative_text, speculative=True, decode_s=0.0)
                 elif not self._speculative_pending(utterance) or event.forced:
-                    self._waiting.pop(JobKind.SPECULATIVE, None)
+                    self._waiting.pop((utterance.number, JobKind.SPECULATIVE), None)
                     self._queue(JobKind.FINAL, min(event.end_sample + TAIL_SAMPLES, self._samples_seen))
                 return events
         return []
 
     def _speculative_pending(self, utterance: _Utterance) -> bool:
-        spec = self._waiting.get(JobKind.SPECULATIVE)
-        running = self._running is not None and self._running.kind is JobKind.SPECULATIVE
-        return utterance.speculative_end is not None and (spec is not None or running)
+        spec = self._waiting.get((utterance.number, JobKind.SPECULATIVE))
+        running = self._running
+        running_spec = (
+            running is not None and running.kind is JobKind.SPECULATIVE and running.utterance == utterance.number
+        )
+        return utterance.speculative_end is not None and (spec is not None or running_spec)
+
+    def _drop_waiting(self, kind: JobKind) -> None:
+        for key in [key for key in self._waiting if key[1] is kind]:
+            del self._waiting[key]
 
     def _maybe_partial(self) -> None:
         utterance = self._current
@@ -164,14 +172,14 @@ class LiveStream:
         now = self._clock()
         long_enough = self._samples_seen - utterance.start_sample >= MIN_PARTIAL_SAMPLES
         due = now - utterance.last_partial_at >= self._config.partial_interval_s
-        if long_enough and due and JobKind.PARTIAL not in self._waiting:
+        if long_enough and due and (utterance.number, JobKind.PARTIAL) not in self._waiting:
             self._queue(JobKind.PARTIAL, self._samples_seen)
 
     def _queue(self, kind: JobKind, end_sample: int) -> None:
         assert self._current is not None
         start = self._current.start_sample
         audio = self._slice(start, end_sample)
-        self._waiting[kind] = DecodeJob(
+        self._waiting[(self._current.number, kind)] = DecodeJob(
             self.stream_id, self._current.number, kind, audio, start, end_sample, self._clock()
         )
         if kind is JobKind.PARTIAL:
@@ -184,14 +192,14 @@ class LiveStream:
         return min(self._waiting.values(), key=lambda job: (job.kind, job.created), default=None)
 
     def take(self, job: DecodeJob) -> None:
-        self._waiting.pop(job.kind, None)
+        self._waiting.pop((job.utterance, job.kind), None)
         self._running = job
 
     def done(self, job: DecodeJob, transcript: Transcript, decode_s: float) -> list[Message]:
         """A decode finished: turn its text into events (or keep it for a final that may follow)."""
         self._running = None
-        utterance = self._current
-        if utterance is None or utterance.number != job.utterance or utterance.final_sent:
+        utterance = self._open.get(job.utterance)
+        if utterance is None or utterance.final_sent:
             return []
         text = transcript.text.strip()
         if job.kind is JobKind.FINAL:
@@ -215,12 +223,18 @@ class LiveStream:
 
     def failed(self, job: DecodeJob) -> None:
         self._running = None
-        if self._current is not None and job.kind is not JobKind.PARTIAL:
-            self._current.final_sent = True  # the worker reports the error; do not wait for this final
+        utterance = self._open.get(job.utterance)
+        if utterance is not None and job.kind is not JobKind.PARTIAL:
+            self._close(utterance)  # the worker reports the error; do not wait for this final
+
+    def _close(self, utterance: _Utterance) -> None:
+        utterance.final_sent = True
+        self._open.pop(utterance.number, None)
+        for key in [key for key in self._waiting if key[0] == utterance.number]:
+            del self._waiting[key]
 
     def _final(self, utterance: _Utterance, text: str, *, speculative: bool, decode_s: float) -> list[Message]:
-        utterance.final_sent = True
-        self._waiting.clear()
+        self._close(utterance)
         if not text:
             return []  # noise the VAD took for speech: no words, nothing to say
         assert utterance.end_sample is not None

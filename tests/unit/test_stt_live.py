@@ -87,19 +87,23 @@ def test_partials_while_speaking_and_their_committed_text_only_grows() -> None:
 def test_speech_that_resumes_after_a_pause_discards_the_speculative_text() -> None:
     first = synthesize("Turn the music down.", "espeak").samples
     second = synthesize("A little more, please.", "espeak").samples
-    short_gap = np.zeros(int(SAMPLE_RATE * 0.3), dtype=np.float32)  # above the 200 ms pause, below the 480 ms end
+    # espeak ends a clip with about 0.35 s of silence: a pause above 200 ms and below the 480 ms end of speech.
+    short_gap = np.zeros(0, dtype=np.float32)
     samples = np.concatenate([np.zeros(8000, np.float32), first, short_gap, second, np.zeros(SAMPLE_RATE, np.float32)])
     clock = Clock()
     stream = LiveStream("s", SttStreamingConfig(partial_interval_s=60), SileroVad(), clock)
     stale = None
+    starts = 0
     for offset in range(0, len(samples), 1600):
         clock.now += 0.1
-        stream.feed(samples[offset : offset + 1600], offset)
+        events = stream.feed(samples[offset : offset + 1600], offset)
+        starts += sum(isinstance(e, VadEvent) and e.kind == "start" for e in events)
         job = stream.next_job()
         if job is not None and job.kind is JobKind.SPECULATIVE and stale is None:
             stale = job
             stream.take(job)
     assert stale is not None
+    assert starts == 1, "one utterance with a pause inside, not two"
     assert stream.done(stale, said("Turn the music down."), 0.1) == [], "speech resumed: the text is stale"
     final_job = stream.next_job()
     assert final_job is not None and final_job.end_sample > stale.end_sample
@@ -128,3 +132,21 @@ def test_a_stream_reopened_mid_way_keeps_the_streams_sample_clock(clip: np.ndarr
     assert vad and all(e.sample >= start for e in vad)
     job = stream.next_job()
     assert job is not None and start <= job.start_sample < job.end_sample <= start + len(clip)
+
+
+def test_an_utterance_still_decoding_when_the_next_begins_still_gets_its_final() -> None:
+    first = synthesize("Turn the music down.", "espeak").samples
+    second = synthesize("Please close the window.", "espeak").samples
+    gap = np.zeros(int(SAMPLE_RATE * 0.8), dtype=np.float32)
+    samples = np.concatenate([np.zeros(8000, np.float32), first, gap, second])
+    clock = Clock()
+    stream = LiveStream("s", SttStreamingConfig(partial_interval_s=60), SileroVad(), clock)
+    events = feed_all(stream, clock, samples)  # nothing is decoded meanwhile: the decoder is busy elsewhere
+    starts = [e.utterance for e in events if isinstance(e, VadEvent) and e.kind == "start"]
+    assert starts == [1, 2]
+    job = stream.next_job()
+    assert job is not None and job.utterance == 1
+    stream.take(job)
+    finals = [e for e in stream.done(job, said("Turn the music down."), 0.9) if isinstance(e, FinalTranscript)]
+    assert [f.utterance for f in finals] == [1]
+    assert finals[0].text == "Turn the music down."
