@@ -1,7 +1,7 @@
 """Speech in: live audio streams go to the `stt` worker, uploaded files to `stt-batch`.
 
 Live and batch work run in separate programs so that a long file never sits in front of a live utterance;
-the batch program runs at a lower CPU priority (nice), so the kernel gives live decoding the cores first.
+the batch program runs in the idle scheduling class (SCHED_IDLE), so the kernel gives live decoding the cores first.
 
 A live stream outlives its worker: when `stt` dies the client gets a StreamFault event (the stream stays
 open), audio that arrives meanwhile is dropped and counted, and when `stt` is ready again the stream is
