@@ -1,0 +1,1 @@
+"""TTS backends: one module per engine."""
