@@ -22,12 +22,12 @@ MODELS_DIR = Path(os.environ.get("MYNAH_TEST_MODELS_DIR", ROOT / "var" / "models
 EMBEDDED_LLM = "smollm2-135m-instruct"
 
 
-def require_embedded_model() -> Path:
-    """The embedded LLM's file. Missing is a skip on a developer's box and a failure in CI."""
+def require_model(name: str = EMBEDDED_LLM) -> Path:
+    """A model's verified file or folder. Missing is a skip on a developer's box and a failure in CI."""
     from appliance.models.store import ModelError, ModelStore
 
     try:
-        return ModelStore(MODELS_DIR).resolve(EMBEDDED_LLM)
+        return ModelStore(MODELS_DIR).resolve(name)
     except ModelError as err:
         if os.environ.get("CI"):
             pytest.fail(f"{err.message}: CI must run installer/install.sh first")
@@ -89,7 +89,7 @@ ready_timeout_s = 90
 
 
 def start_appliance(extra: str = "", backend: str = "embedded") -> Appliance:
-    require_embedded_model()
+    require_model()
     # Unix socket paths are limited to 107 bytes: keep the runtime directory short.
     home = Path(tempfile.mkdtemp(prefix="mynah-it-"))
     port = free_port()

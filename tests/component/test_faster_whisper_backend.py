@@ -17,33 +17,24 @@ import numpy as np
 import pytest
 
 from appliance.config import SttConfig, SttProfile
-from appliance.models.store import ModelError, ModelStore
+from appliance.models.store import ModelStore
 from procs.stt.backends import create_backend
 from procs.stt.backends.base import SAMPLE_RATE, SttError
 from tests.speech import MODELS_DIR, SENTENCES, VOICES, Clip, SpeechUnavailable, noisy, pad, synthesize, word_errors
 
 pytest.importorskip("faster_whisper", reason="faster-whisper is not installed (pip install -e .)")
 from procs.stt.backends.faster_whisper import FasterWhisperBackend
+from tests.conftest import require_model
 
 SUBSET = SENTENCES[::3]  # 8 sentences x 3 voices, clean and noisy: 48 decodes of base, ~1 s each on 2 cores
 NOISE_SNR_DB = 15.0
 CLEAN_TARGET, NOISY_TARGET, TINY_BOUND = 0.04, 0.12, 0.25
 
 
-def require_stt_model(name: str) -> Path:
-    """A Whisper model's folder. Missing is a skip on a developer's box and a failure in CI."""
-    try:
-        return ModelStore(MODELS_DIR).resolve(name)
-    except ModelError as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"{err.message}: CI must run installer/install.sh first")
-        pytest.skip(f"{err.message} (installer/install.sh --dev fetches it)")
-
-
 def _loaded(profile_name: str) -> FasterWhisperBackend:
     config = SttConfig()
     profile = config.profiles[profile_name]
-    backend = FasterWhisperBackend(profile, require_stt_model(profile.model), language=config.language,
+    backend = FasterWhisperBackend(profile, require_model(profile.model), language=config.language,
                                    beam_size=config.beam_size)  # fmt: skip
     backend.load()
     return backend
@@ -133,7 +124,7 @@ def test_a_prompt_conditions_the_decoder(base: FasterWhisperBackend) -> None:
 
 
 def test_auto_language_detects_english() -> None:
-    backend = FasterWhisperBackend(SttConfig().profiles["base"], require_stt_model("whisper-base"), language="auto",
+    backend = FasterWhisperBackend(SttConfig().profiles["base"], require_model("whisper-base"), language="auto",
                                    beam_size=1)  # fmt: skip
     backend.load()
     assert backend.transcribe(_clip(SENTENCES[2], "piper").samples).language == "en"
@@ -159,7 +150,7 @@ def test_a_cuda_profile_without_cuda_fails_clearly() -> None:
     if ctranslate2.get_cuda_device_count() > 0:
         pytest.skip("this box has a CUDA device: the gpu profile can load here")
     profile = SttProfile(model="whisper-base", device="cuda", compute_type="float16", cpu_threads=1)
-    backend = FasterWhisperBackend(profile, require_stt_model("whisper-base"), language="en", beam_size=1)
+    backend = FasterWhisperBackend(profile, require_model("whisper-base"), language="en", beam_size=1)
     with pytest.raises(SttError) as caught:
         backend.load()
     assert caught.value.code == "stt-load-failed"
@@ -181,7 +172,7 @@ def test_transcribing_before_load_is_an_error(tmp_path: Path) -> None:
 
 
 def test_the_registry_resolves_the_active_profile_through_the_store(tmp_path: Path) -> None:
-    require_stt_model("whisper-tiny.en")
+    require_model("whisper-tiny.en")
     backend = create_backend(SttConfig(profile="tiny.en"), ModelStore(MODELS_DIR))
     assert (backend.name, backend.model) == ("faster-whisper", "whisper-tiny.en")
     with pytest.raises(SttError) as caught:

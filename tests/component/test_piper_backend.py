@@ -9,7 +9,6 @@ to first chunk, real-time factor) is printed (`pytest -rP`) and held only to loo
 from __future__ import annotations
 
 import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,29 +18,19 @@ import pytest
 import soxr
 
 from appliance.config import SttConfig
-from appliance.models.store import ModelError, ModelStore
 from procs.tts.backends.base import OUTPUT_RATE, SILENCE, SpeechChunk, TtsError, VoiceSettings, to_output_spans
-from tests.speech import MODELS_DIR, SENTENCES, corpus_wer, wer
+from tests.speech import SENTENCES, corpus_wer, wer
 
 pytest.importorskip("piper", reason="piper-tts is not installed (pip install -e .)")
 from piper import PiperVoice
 
 from procs.tts.backends.piper import PiperBackend, split_sentences
+from tests.conftest import require_model
 
 VOICE = "piper-joe-medium"
 BILABIALS = {"m", "b", "p"}
 ROUND_TRIP = SENTENCES[::3]  # 8 sentences, the subset the STT tests score
 WER_TARGET = 0.05
-
-
-def require_model(name: str) -> Path:
-    """A model's folder. Missing is a skip on a developer's box and a failure in CI."""
-    try:
-        return ModelStore(MODELS_DIR).resolve(name)
-    except ModelError as err:
-        if os.environ.get("CI"):
-            pytest.fail(f"{err.message}: CI must run installer/install.sh first")
-        pytest.skip(f"{err.message} (installer/install.sh --dev fetches it)")
 
 
 @pytest.fixture(scope="module")

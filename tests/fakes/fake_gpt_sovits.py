@@ -38,23 +38,21 @@ import dataclasses
 import io
 import json
 import math
-import socket
 import threading
-import time
 import wave
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer
 
 SAMPLE_RATE = 32_000  # v1, v2, v2Pro and v2ProPlus models
 SAMPLES_PER_CHAR = 800  # the fake speaks 25 ms per character
@@ -119,10 +117,13 @@ class _EngineError(Exception):
     """A failure inside TTS.run before its first chunk (api_v2 reports str(err) as "Exception")."""
 
 
-class FakeGptSovits:
+class FakeGptSovits(LoopbackServer):
     """A fake api_v2.py server on 127.0.0.1 and a free port; a context manager that starts and stops it."""
 
+    label = "fake GPT-SoVITS server"
+
     def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+        super().__init__()
         self.sample_rate = sample_rate
         self.script = FakeGptSovitsScript()
         self.requests: list[RecordedRequest] = []
@@ -132,10 +133,7 @@ class FakeGptSovits:
         self.reference: str | None = None  # the clip TTS.run last read (its prompt cache)
         self.restarts = 0
         self.exited = False
-        self.port = 0
         self._lock = threading.Lock()  # state is written on the server's thread and read on the test's
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -179,52 +177,6 @@ class FakeGptSovits:
     def queries(self, path: str) -> list[dict[str, str]]:
         with self._lock:
             return [r.query for r in self.requests if r.path == path]
-
-    def wait_blocking(self, predicate: Callable[[], bool], timeout_s: float = 2.0) -> bool:
-        """Poll `predicate` (which reads state the server thread writes) until true or `timeout_s` passes."""
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    # -- lifecycle
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), lifespan="off", http="h11", ws="none",
-            log_config=None,  # leave logging alone: pytest captures uvicorn's records like any other
-            access_log=False,
-            timeout_graceful_shutdown=1,  # streams a test abandoned must not hold up the teardown
-        )  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-gpt-sovits", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10.0
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake GPT-SoVITS server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10.0)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGptSovits:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def app(self) -> Starlette:
         return Starlette(

@@ -25,20 +25,19 @@ import dataclasses
 import hashlib
 import json
 import re
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.fakes.server import LoopbackServer
 
 DEFAULT_NUM_CTX = 4096  # what recent Ollama uses when a request sets no num_ctx
 DEFAULT_KEEP_ALIVE_S = 300.0  # Ollama's default keep_alive, "5m"
@@ -106,24 +105,20 @@ class _Generation:
     content: Callable[[str], dict[str, Any]]  # a piece of text -> the fields that carry it in a chunk
 
 
-class FakeOllama:
+class FakeOllama(LoopbackServer):
     """A fake Ollama server on 127.0.0.1 and a free port; a context manager that starts and stops it."""
 
+    label = "fake Ollama server"
+
     def __init__(self, models: Iterable[str] = ("llama3.1:8b",)) -> None:
+        super().__init__()
         self.script = FakeOllamaScript()
         self.installed: set[str] = {_canonical(m) for m in models}
         self.requests: list[RecordedRequest] = []
         self.streams: list[StreamRecord] = []
         self.loads: list[tuple[str, int]] = []  # (model, num_ctx) for every load, reloads included
-        self.port = 0
         self._resident: dict[str, _Resident] = {}
         self._lock = threading.Lock()  # state is written on the server's thread and read on the test's
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def host(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def bodies(self, path: str) -> list[dict[str, Any]]:
         """The JSON bodies received on `path`, oldest first."""
@@ -144,57 +139,6 @@ class FakeOllama:
                 return False
             await asyncio.sleep(0.01)
         return True
-
-    def wait_blocking(self, predicate: Callable[[], bool], timeout_s: float = 2.0) -> bool:
-        """Like `wait_for`, but blocks the calling thread and so the test's event loop: it shows that something
-        happened without that loop running again (a connection closed inside `aclose()`, not by a later
-        clean-up task)."""
-        deadline = time.monotonic() + timeout_s
-        while not predicate():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-        return True
-
-    # -- lifecycle
-
-    def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(),
-            lifespan="off",
-            http="h11",
-            ws="none",
-            log_config=None,  # leave logging alone: pytest captures uvicorn's records like any other
-            access_log=False,
-            timeout_graceful_shutdown=1,  # streams a test abandoned must not hold up the teardown
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="fake-ollama", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10.0
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Ollama server did not start")
-            time.sleep(0.01)
-        self._server, self._thread = server, thread
-
-    def stop(self) -> None:
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10.0)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOllama:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def app(self) -> Starlette:
         return Starlette(
