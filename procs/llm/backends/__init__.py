@@ -3,34 +3,25 @@ missing optional dependency only matters when that backend is chosen, and then s
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 from appliance.config import LlmConfig
 from appliance.models.store import ModelError, ModelStore
+from procs.common.registry import BackendEntry, backend_class
 from procs.llm.backends.base import LlmBackend, LlmError
 from procs.llm.persona import system_prompt
 
 log = logging.getLogger(__name__)
 
 # name -> (module, class, the pip extra that provides its dependencies)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "embedded": ("procs.llm.backends.embedded", "EmbeddedBackend", "embedded"),
-    "ollama": ("procs.llm.backends.ollama", "OllamaBackend", "gpu"),
+BACKENDS: dict[str, BackendEntry] = {
+    "embedded": BackendEntry("procs.llm.backends.embedded", "EmbeddedBackend", "embedded"),
+    "ollama": BackendEntry("procs.llm.backends.ollama", "OllamaBackend", ""),
 }
 
 
 def _backend_class(name: str) -> type:
-    module_name, class_name, extra = BACKENDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise LlmError(
-            "llm-backend-unavailable",
-            f"the {name} LLM backend needs {err.name!r}: run `.venv/bin/pip install -e '.[{extra}]'`",
-        ) from err
-    cls: type = getattr(module, class_name)
-    return cls
+    return backend_class("llm", BACKENDS, name, LlmError)
 
 
 async def choose_backend(config: LlmConfig) -> str:

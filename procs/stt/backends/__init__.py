@@ -6,31 +6,20 @@ dependency only matters when that backend is chosen, and then says what to insta
 
 from __future__ import annotations
 
-import importlib
-
 from appliance.config import SttConfig
 from appliance.models.store import ModelError, ModelStore
+from procs.common.registry import BackendEntry, backend_class
 from procs.stt.backends.base import SttBackend, SttError
 
 # name -> (module, class, the pip extra that provides its dependencies; "" for a core dependency)
-BACKENDS: dict[str, tuple[str, str, str]] = {
-    "faster-whisper": ("procs.stt.backends.faster_whisper", "FasterWhisperBackend", ""),
+BACKENDS: dict[str, BackendEntry] = {
+    "faster-whisper": BackendEntry("procs.stt.backends.faster_whisper", "FasterWhisperBackend", ""),
 }
 DEFAULT_BACKEND = "faster-whisper"  # every profile in SttConfig is a faster-whisper profile today
 
 
 def _backend_class(name: str) -> type:
-    module_name, class_name, extra = BACKENDS[name]
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        target = f"'.[{extra}]'" if extra else "."
-        raise SttError(
-            "stt-backend-unavailable",
-            f"the {name} STT backend needs {err.name!r}: run `.venv/bin/pip install -e {target}`",
-        ) from err
-    cls: type = getattr(module, class_name)
-    return cls
+    return backend_class("stt", BACKENDS, name, SttError)
 
 
 def create_backend(config: SttConfig, models: ModelStore) -> SttBackend:
