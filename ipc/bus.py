@@ -195,6 +195,22 @@ class ControlClient:
             await replies.aclose()
         return packet.message
 
+    async def open(
+        self, message: Message, *, first_timeout: float, idle_timeout: float, payload: Sequence[Buffer] = ()
+    ) -> Replies:
+        """Send now and return the replies to come, so that more messages for the same exchange (the text of a
+        speech stream) can follow before the first reply arrives."""
+        self.start()
+        request_id = self.new_request_id()
+        queue: asyncio.Queue[Packet] = asyncio.Queue()
+        self._pending[request_id] = queue
+        try:
+            await self.send(message, request_id, payload)
+        except BaseException:
+            self._pending.pop(request_id, None)
+            raise
+        return Replies(self._pending, request_id, queue, type(message).__name__, first_timeout, idle_timeout)
+
     async def stream(
         self,
         message: Message,
@@ -204,25 +220,12 @@ class ControlClient:
         payload: Sequence[Buffer] = (),
     ) -> AsyncGenerator[Packet, None]:
         """Send and yield replies until one whose class is `final`; a silent gap raises BusTimeout."""
-        self.start()
-        request_id = self.new_request_id()
-        replies: asyncio.Queue[Packet] = asyncio.Queue()
-        self._pending[request_id] = replies
+        replies = await self.open(message, first_timeout=first_timeout, idle_timeout=idle_timeout, payload=payload)
         try:
-            await self.send(message, request_id, payload)
-            timeout = first_timeout
-            while True:
-                try:
-                    packet = await asyncio.wait_for(replies.get(), timeout)
-                except TimeoutError as err:
-                    name = type(message).__name__
-                    raise BusTimeout(f"no reply to {name} within {timeout:.1f} s") from err
+            async for packet in replies:
                 yield packet
-                if type(packet.message).final:
-                    return
-                timeout = idle_timeout
         finally:
-            self._pending.pop(request_id, None)
+            replies.close()
 
     async def close(self) -> None:
         if self._reader is not None:
@@ -230,6 +233,48 @@ class ControlClient:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         self._sock.close(linger=0)
+
+
+class Replies:
+    """The replies to one request, up to and including the first whose class is `final`."""
+
+    def __init__(
+        self,
+        pending: dict[str, asyncio.Queue[Packet]],
+        request_id: str,
+        queue: asyncio.Queue[Packet],
+        name: str,
+        first_timeout: float,
+        idle_timeout: float,
+    ) -> None:
+        self._pending = pending
+        self.request_id = request_id
+        self._queue = queue
+        self._name = name
+        self._timeout = first_timeout
+        self._idle_timeout = idle_timeout
+        self._done = False
+
+    def __aiter__(self) -> Replies:
+        return self
+
+    async def __anext__(self) -> Packet:
+        if self._done:
+            raise StopAsyncIteration
+        try:
+            packet = await asyncio.wait_for(self._queue.get(), self._timeout)
+        except TimeoutError as err:
+            self.close()
+            raise BusTimeout(f"no reply to {self._name} within {self._timeout:.1f} s") from err
+        self._timeout = self._idle_timeout
+        if type(packet.message).final:
+            self.close()
+        return packet
+
+    def close(self) -> None:
+        """Stop listening: replies that come later are dropped (counted by nobody: the exchange is over)."""
+        self._done = True
+        self._pending.pop(self.request_id, None)
 
 
 class EventPublisher:

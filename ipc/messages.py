@@ -341,6 +341,272 @@ class StreamFault(Message, frozen=True):
     message: str
 
 
+# --- text to speech -----------------------------------------------------------------------------------------
+
+
+class VoiceSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A stored voice as the tts worker needs it: where its files are and how to speak with them.
+
+    kind: "approximated" (the embedded voice adapted toward the sample: `adaptation` names its profile file) or
+    "cloned" (GPT-SoVITS weights and a reference clip with its transcript)."""
+
+    voice_id: str
+    name: str
+    kind: str
+    language: str
+    reference_path: str = ""
+    reference_text: str = ""
+    adaptation_path: str = ""
+    gpt_weights: str = ""
+    sovits_weights: str = ""
+
+
+class SpeakOpen(Message, frozen=True):
+    """Open a speech stream (a client asks the coordinator). Text follows in SpeakText messages and ends with
+    SpeakEnd; the replies are SpeechPiece and SpeechAudio events, and SpeakDone last. `voice_id` None: the
+    active voice."""
+
+    turn_id: str
+    voice_id: str | None = None
+    speed: float = 1.0
+
+
+class SynthesisOpen(Message, frozen=True):
+    """SpeakOpen as the coordinator forwards it to the tts worker, the voice resolved (None: the backend's own)."""
+
+    turn_id: str
+    voice: VoiceSpec | None
+    speed: float = 1.0
+
+
+class SpeakText(Message, frozen=True):
+    """More text for an open speech stream, e.g. one LLM token. Data: it keeps its order with the stream."""
+
+    turn_id: str
+    text: str
+
+
+class SpeakEnd(Message, frozen=True):
+    """No more text for this stream: speak what is left, then send SpeakDone."""
+
+    turn_id: str
+
+
+class PhonemeSpan(msgspec.Struct, frozen=True, array_like=True):
+    """A phoneme's span on the turn's 48 kHz output timeline (end exclusive); "" is the mouth at rest."""
+
+    phoneme: str
+    start_sample: int
+    end_sample: int
+
+
+class SpeechPiece(Message, frozen=True):
+    """One piece of text has been synthesized: its words, where its audio lies on the turn's 48 kHz timeline,
+    and its phonemes' timing. Its audio follows in SpeechAudio messages."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    index: int
+    text: str
+    first_sample: int
+    samples: int
+    phonemes: tuple[PhonemeSpan, ...]
+    synth_s: float  # how long synthesis took
+    at: float  # monotonic time the audio was ready
+
+
+class SpeechAudio(Message, frozen=True):
+    """PCM16 mono 48 kHz samples in the tts worker's ring; `first_sample` is their place on the turn timeline."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    ref: RingSlotRef
+    first_sample: int
+
+
+class SpeakDone(Message, frozen=True):
+    turn_id: str
+    pieces: int
+    samples: int
+    cancelled: bool
+    first_audio_s: float  # from SpeakOpen to the first audio, 0.0 when there was none
+    backend: str
+    voice_id: str | None
+
+
+# --- voices -------------------------------------------------------------------------------------------------
+
+
+class VoiceInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    voice_id: str
+    name: str
+    language: str
+    kind: str  # "cloned" | "approximated"
+    status: str
+    consent: str  # the statement the speaker agreed to
+    consent_at: float
+    reference_text: str
+    clips: int
+    created_at: float
+    updated_at: float
+    active: bool
+    note: str  # what a user should know, e.g. that an approximated voice is not a clone
+    measures: dict[str, float] = {}
+
+
+class ListVoices(Message, frozen=True):
+    pass
+
+
+class VoiceList(Message, frozen=True):
+    voices: tuple[VoiceInfo, ...]
+    active_voice_id: str | None
+
+
+class GetVoice(Message, frozen=True):
+    voice_id: str
+
+
+class VoiceDetail(Message, frozen=True):
+    voice: VoiceInfo
+
+
+class DeleteVoice(Message, frozen=True):
+    voice_id: str
+
+
+class VoiceDeleted(Message, frozen=True):
+    voice_id: str
+
+
+class ActivateVoice(Message, frozen=True):
+    """Make a stored voice the one replies are spoken in; None goes back to the backend's own voice."""
+
+    voice_id: str | None
+
+
+class VoiceActivated(Message, frozen=True):
+    voice_id: str | None
+
+
+# --- jobs (batch work in the trainer program) ---------------------------------------------------------------
+
+
+class TrainVoiceRequest(Message, frozen=True):
+    """Train a voice from a sample; its bytes travel as the single payload frame. `consent` is the statement
+    the speaker agreed to (required). The reply is JobAccepted once the sample passed its checks."""
+
+    name: str
+    language: str
+    consent: str
+    filename: str
+
+
+class JobAccepted(Message, frozen=True):
+    job_id: str
+    status: str
+
+
+class TrainVoice(Message, frozen=True):
+    """The coordinator asks the trainer to run a voice job. `work_dir` is the job's own folder (the sample is
+    in it); everything the job makes goes there, and the coordinator moves it into place on success."""
+
+    job_id: str
+    name: str
+    language: str
+    sample_path: str
+    work_dir: str
+
+
+class SampleAccepted(Message, frozen=True):
+    """The sample decoded and holds enough speech: the job goes on."""
+
+    final: ClassVar[bool] = False
+    job_id: str
+    duration_s: float
+    speech_s: float
+
+
+class JobProgress(Message, frozen=True):
+    final: ClassVar[bool] = False
+    job_id: str
+    step: str
+    progress: float  # of the whole job, 0..1
+    detail: str
+
+
+class TrainedVoice(Message, frozen=True):
+    """A voice job's result; its files are in the job's work dir (paths relative to it)."""
+
+    job_id: str
+    kind: str
+    reference_path: str
+    reference_text: str
+    dataset_list: str
+    clips: int
+    adaptation_path: str = ""
+    gpt_weights: str = ""
+    sovits_weights: str = ""
+    measures: dict[str, float] = {}
+
+
+class CancelJob(Message, frozen=True):
+    priority: ClassVar[Priority] = Priority.CONTROL
+    job_id: str
+
+
+class JobCancelRequested(Message, frozen=True):
+    job_id: str
+    status: str
+
+
+class JobEvent(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    seq: int
+    at: float  # wall clock
+    kind: str  # "queued" | "progress" | "done" | "failed" | "cancelled"
+    step: str
+    progress: float
+    detail: str
+
+
+class JobInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    job_id: str
+    kind: str
+    status: str  # "queued" | "running" | "done" | "failed" | "cancelled"
+    step: str
+    progress: float
+    error_code: str
+    error_message: str
+    voice_id: str | None
+    created_at: float
+    updated_at: float
+
+
+class GetJob(Message, frozen=True):
+    job_id: str
+    events_after: int = -1  # also return the events with a larger seq; -1: none
+
+
+class JobDetail(Message, frozen=True):
+    job: JobInfo
+    events: tuple[JobEvent, ...] = ()
+
+
+class GpuLease(Message, frozen=True):
+    """The trainer asks for the GPU to itself; the coordinator frees it first and answers GpuLeaseGranted."""
+
+    job_id: str
+
+
+class GpuLeaseGranted(Message, frozen=True):
+    job_id: str
+    freed: tuple[str, ...]  # what was stopped or unloaded to make room
+
+
+class GpuRelease(Message, frozen=True):
+    job_id: str
+
+
 # --- test and diagnostics -----------------------------------------------------------------------------------
 
 
@@ -397,6 +663,34 @@ AnyMessage = (
     | PartialTranscript
     | FinalTranscript
     | StreamFault
+    | SpeakOpen
+    | SynthesisOpen
+    | SpeakText
+    | SpeakEnd
+    | SpeechPiece
+    | SpeechAudio
+    | SpeakDone
+    | ListVoices
+    | VoiceList
+    | GetVoice
+    | VoiceDetail
+    | DeleteVoice
+    | VoiceDeleted
+    | ActivateVoice
+    | VoiceActivated
+    | TrainVoiceRequest
+    | JobAccepted
+    | TrainVoice
+    | SampleAccepted
+    | JobProgress
+    | TrainedVoice
+    | CancelJob
+    | JobCancelRequested
+    | GetJob
+    | JobDetail
+    | GpuLease
+    | GpuLeaseGranted
+    | GpuRelease
     | Ping
     | Pong
     | RingSlotRef

@@ -267,6 +267,39 @@ class FrameRing:
 # --- stale segments -----------------------------------------------------------------------------------------
 
 
+class RingReader:
+    """Reads slots of other processes' rings, attaching to each ring on first use.
+
+    A restarted owner has a new segment under the old name: a failed read drops the stale mapping and attaches
+    again once before giving up. Returns None (and counts it) for a slot that cannot be read.
+    """
+
+    def __init__(self) -> None:
+        self._rings: dict[str, FrameRing] = {}
+        self.failures = 0
+
+    def read(self, ref: RingSlotRef) -> bytes | None:
+        for attempt in range(2):
+            try:
+                ring = self._rings.get(ref.ring)
+                if ring is None:
+                    ring = self._rings[ref.ring] = FrameRing.attach(ref.ring)
+                return ring.read(ref)
+            except IpcError as err:
+                stale = self._rings.pop(ref.ring, None)
+                if stale is not None:
+                    stale.close()
+                if attempt:
+                    self.failures += 1
+                    log.warning("could not read %s slot %s: %s (%s)", ref.ring, ref.slot, err, err.code)
+        return None
+
+    def close(self) -> None:
+        for ring in self._rings.values():
+            ring.close()
+        self._rings.clear()
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether a process exists (a zombie counts: its parent has not reaped it yet)."""
     if pid <= 0:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.store.db import StoreError
+from appliance.store.db import StoreError, transaction
 
 Clock = Callable[[], float]
 
@@ -64,7 +64,7 @@ class ConversationStore:
         """Record a new turn and its user line in one transaction."""
         turn_id = new_id()
         now = self._clock()
-        with self._transaction():
+        with transaction(self._conn):
             self._conn.execute(
                 "INSERT INTO turns (id, session_id, status, started_at) VALUES (?, ?, 'running', ?)",
                 (turn_id, session_id, now),
@@ -79,7 +79,7 @@ class ConversationStore:
 
     def finish_turn(self, turn_id: str, reply: str, timings: dict[str, Any]) -> None:
         now = self._clock()
-        with self._transaction():
+        with transaction(self._conn):
             row = self._conn.execute("SELECT session_id FROM turns WHERE id = ?", (turn_id,)).fetchone()
             if row is None:
                 raise StoreError("turn-not-found", f"no turn {turn_id!r}")
@@ -130,7 +130,7 @@ class ConversationStore:
         return [SessionInfo(r["id"], r["title"], r["created_at"], r["updated_at"], r["turns"]) for r in rows]
 
     def delete_session(self, session_id: str) -> None:
-        with self._transaction():
+        with transaction(self._conn):
             self.require(session_id)
             self._conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
@@ -139,17 +139,3 @@ class ConversationStore:
             "INSERT INTO lines (session_id, turn_id, role, text, created_at) VALUES (?, ?, ?, ?, ?)",
             (session_id, turn_id, role, text, now),
         )
-
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
-
-
-class _Transaction:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def __enter__(self) -> None:
-        self._conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")

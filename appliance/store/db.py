@@ -6,8 +6,10 @@ SQLite's `user_version`. A database written by a newer Mynah is refused rather t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from ipc.errors import CodedError
@@ -43,11 +45,75 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX lines_by_session ON lines(session_id, id);
     CREATE INDEX turns_by_session ON turns(session_id, started_at);
     """,
+    # 2: voices (files under <data_dir>/voices/<id>/), settings (the active voice), jobs and their events.
+    """
+    CREATE TABLE voices (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        language TEXT NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('cloned', 'approximated')),
+        status TEXT NOT NULL CHECK (status IN ('ready', 'failed')),
+        consent TEXT NOT NULL CHECK (consent != ''),
+        consent_at REAL NOT NULL,
+        reference_path TEXT NOT NULL,
+        reference_text TEXT NOT NULL,
+        dataset_list TEXT NOT NULL,
+        clips INTEGER NOT NULL,
+        adaptation_path TEXT NOT NULL DEFAULT '',
+        gpt_weights TEXT NOT NULL DEFAULT '',
+        sovits_weights TEXT NOT NULL DEFAULT '',
+        measures TEXT NOT NULL DEFAULT '{}',
+        job_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX voices_by_name ON voices(name COLLATE NOCASE);
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('queued', 'running', 'done', 'failed', 'cancelled')),
+        step TEXT NOT NULL DEFAULT '',
+        progress REAL NOT NULL DEFAULT 0,
+        params TEXT NOT NULL,
+        error_code TEXT NOT NULL DEFAULT '',
+        error_message TEXT NOT NULL DEFAULT '',
+        voice_id TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+    CREATE TABLE job_events (
+        job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        at REAL NOT NULL,
+        kind TEXT NOT NULL,
+        step TEXT NOT NULL,
+        progress REAL NOT NULL,
+        detail TEXT NOT NULL,
+        PRIMARY KEY (job_id, seq)
+    );
+    CREATE INDEX jobs_by_status ON jobs(status, created_at);
+    """,
 )
 
 
 class StoreError(CodedError):
     """A failure of this stage with a stable code."""
+
+
+@contextlib.contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -79,3 +79,9 @@ class SupervisorClient:
 
     async def asignal(self, name: str, signal_name: str) -> None:
         await asyncio.to_thread(self.signal, name, signal_name)
+
+    async def astart(self, name: str) -> None:
+        await asyncio.to_thread(self.start, name)
+
+    async def astop(self, name: str) -> None:
+        await asyncio.to_thread(self.stop, name)

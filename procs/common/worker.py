@@ -80,6 +80,9 @@ class WorkerRuntime:
             ctx, control_endpoint(self._config.paths.runtime_dir), self._program, on_control=self._on_control
         )
         client.start()
+        bind = getattr(self._service, "bind", None)
+        if callable(bind):
+            bind(client)  # a service that asks the coordinator for things itself (the trainer)
         interval = self._config.supervision.heartbeat_interval_s
         beats = heartbeat_forever(client, interval, lambda missed: self._beat(client, missed))
         heartbeats = loop.create_task(beats, name="heartbeat")

@@ -42,15 +42,15 @@ _Sample = TypeVar("_Sample", np.float32, np.float64, np.int16, np.int32)
 
 @dataclass(frozen=True, slots=True, eq=False)  # eq=False: ndarray equality is elementwise, not a bool
 class DecodedAudio:
-    samples: Audio  # mono, 16 kHz, float32 in [-1, 1]
+    samples: Audio  # mono, float32 in [-1, 1], at the rate asked for (16 kHz by default)
     source_rate: int
     source_channels: int
     codec: str  # FFmpeg's codec name: "opus", "mp3", "aac", "pcm_s16le", ...
     container: str  # FFmpeg's demuxer name: "ogg", "matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2", ...
-    duration_s: float  # of `samples`, at 16 kHz
+    duration_s: float  # of `samples`
 
 
-def decode_audio(source: bytes | Path | BinaryIO, limits: SttLimits) -> DecodedAudio:
+def decode_audio(source: bytes | Path | BinaryIO, limits: SttLimits, rate: int = SAMPLE_RATE) -> DecodedAudio:
     """Decode the first audio stream of `source`, checking the limits as early as each can be known.
 
     Order: byte size (before anything is parsed), then the declared duration (before any frame is
@@ -65,10 +65,10 @@ def decode_audio(source: bytes | Path | BinaryIO, limits: SttLimits) -> DecodedA
             raise SttError(
                 "audio-undecodable", f"the upload is not a readable audio or video file: {_reason(err)}"
             ) from err
-        return _decode_container(container, limits)
+        return _decode_container(container, limits, rate)
 
 
-def _decode_container(container: InputContainer, limits: SttLimits) -> DecodedAudio:
+def _decode_container(container: InputContainer, limits: SttLimits, rate: int) -> DecodedAudio:
     """The first audio stream, its declared duration, then its frames, then the minimum duration."""
     stream = _first_audio_stream(container)
     declared_s = _declared_duration_s(container, stream)
@@ -78,10 +78,10 @@ def _decode_container(container: InputContainer, limits: SttLimits) -> DecodedAu
             f"the audio is {declared_s:.1f} s long; the limit is {limits.max_duration_s:.1f} s",
         )
     try:
-        samples = _decode_mono_16k(container, stream, limits.max_duration_s)
+        samples = _decode_mono(container, stream, limits.max_duration_s, rate)
     except _BAD_INPUT as err:
         raise SttError("audio-undecodable", f"the audio stream could not be decoded: {_reason(err)}") from err
-    duration_s = samples.size / SAMPLE_RATE
+    duration_s = samples.size / rate
     if duration_s < limits.min_duration_s:
         raise SttError(
             "audio-too-short",
@@ -152,15 +152,16 @@ def _declared_duration_s(container: InputContainer, stream: AudioStream) -> floa
     return None
 
 
-def _decode_mono_16k(container: InputContainer, stream: AudioStream, max_duration_s: float) -> Audio:
+def _decode_mono(container: InputContainer, stream: AudioStream, max_duration_s: float, rate: int) -> Audio:
     """Decode, downmix and resample frame by frame, stopping as soon as `max_duration_s` is exceeded.
 
     FFmpeg's resampler (via PyAV's AudioResampler) rather than soxr: it converts any sample format,
     planar or packed, and downmixes any channel layout by its speaker positions (5.1 included) in the same
-    pass, frame by frame, so only 16 kHz mono is ever held; its default filter is ample for recognition,
-    which uses nothing above 8 kHz. soxr serves `resample()` below, where the input is already float mono.
+    pass, frame by frame, so only mono at `rate` is ever held; its default filter is ample for recognition,
+    which uses nothing above 8 kHz, and for voice training. soxr serves `resample()` below, where the input is
+    already float mono.
     """
-    max_samples = int(max_duration_s * SAMPLE_RATE)
+    max_samples = int(max_duration_s * rate)
     chunks: list[Audio] = []
     total = 0
     resampler: AudioResampler | None = None
@@ -172,13 +173,13 @@ def _decode_mono_16k(container: InputContainer, stream: AudioStream, max_duratio
             # first frame's shape, so flush it and start a new one.
             if resampler is not None:
                 total += _collect(resampler.resample(None), chunks)
-            resampler = AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE, options=_DOWNMIX)
+            resampler = AudioResampler(format="flt", layout="mono", rate=rate, options=_DOWNMIX)
             input_shape = shape
         total += _collect(resampler.resample(frame), chunks)
         if total > max_samples:
             raise SttError(
                 "audio-too-long",
-                f"decoding stopped after {total / SAMPLE_RATE:.1f} s of audio; the limit is {max_duration_s:.1f} s",
+                f"decoding stopped after {total / rate:.1f} s of audio; the limit is {max_duration_s:.1f} s",
             )
     if resampler is not None:
         total += _collect(resampler.resample(None), chunks)

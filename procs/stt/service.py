@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -30,7 +29,8 @@ from ipc.messages import (
     TranscriptResult,
     TranscriptSegment,
 )
-from ipc.rings import FrameRing
+from ipc.rings import RingReader
+from procs.common.priority import worker_threads
 from procs.common.worker import Replier, WorkerError
 from procs.stt.audio import decode_audio, pcm16_to_float
 from procs.stt.backends import create_backend
@@ -50,13 +50,14 @@ class _Stream:
 
 
 class SttService:
-    def __init__(self, config: SttConfig, models: ModelStore) -> None:
+    def __init__(self, config: SttConfig, models: ModelStore, *, batch: bool = False) -> None:
         self._config = config
         self._models = models
         self._backend: SttBackend | None = None
-        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="decoder")
+        # The model is loaded on this thread too, so CTranslate2's own threads inherit its scheduling class.
+        self._decoder = worker_threads("decoder", batch=batch)
         self._streams: dict[str, _Stream] = {}
-        self._rings: dict[str, FrameRing] = {}
+        self._rings = RingReader()
         self._decoding: asyncio.Task[None] | None = None
 
     @property
@@ -70,7 +71,7 @@ class SttService:
     async def load(self) -> None:
         try:
             backend = create_backend(self._config, self._models)
-            await asyncio.to_thread(backend.load)
+            await asyncio.get_running_loop().run_in_executor(self._decoder, backend.load)
             # The first decode pays for allocations; pay it now, not on the user's first words.
             await asyncio.get_running_loop().run_in_executor(self._decoder, backend.transcribe, _silence(1.0))
         except SttError as err:
@@ -100,28 +101,12 @@ class SttService:
         stream = self._streams.get(chunk.stream_id)
         if stream is None:
             return
-        pcm = self._read(chunk)
+        pcm = self._rings.read(chunk.ref)
         if pcm is None:
             stream.dropped_chunks += 1
             return
         await self._send(stream, stream.live.feed(pcm16_to_float(pcm), chunk.first_sample))
         self._kick()
-
-    def _read(self, chunk: AudioChunk) -> bytes | None:
-        """Copy the chunk out of the sender's ring; a restarted sender has a new segment under the old name."""
-        for attempt in range(2):
-            ring = self._rings.get(chunk.ref.ring)
-            try:
-                if ring is None:
-                    ring = self._rings[chunk.ref.ring] = FrameRing.attach(chunk.ref.ring)
-                return ring.read(chunk.ref)
-            except IpcError as err:
-                stale = self._rings.pop(chunk.ref.ring, None)
-                if stale is not None:
-                    stale.close()
-                if attempt:
-                    log.warning("dropped an audio chunk: %s (%s)", err, err.code)
-        return None
 
     async def _close(self, stream_id: str) -> None:
         stream = self._streams.get(stream_id)
@@ -180,7 +165,8 @@ class SttService:
         if len(payload) != 1:
             return ErrorReply("invalid-request", "a file to transcribe travels as exactly one payload frame")
         try:
-            decoded = await asyncio.to_thread(decode_audio, bytes(payload[0]), self._config.limits)
+            loop = asyncio.get_running_loop()
+            decoded = await loop.run_in_executor(self._decoder, decode_audio, bytes(payload[0]), self._config.limits)
             audio = enhance(decoded.samples, self._config.enhance)
             started = time.monotonic()
             transcript = await asyncio.get_running_loop().run_in_executor(
@@ -197,8 +183,7 @@ class SttService:
 
     async def close(self) -> None:
         self._decoder.shutdown(wait=False, cancel_futures=True)
-        for ring in self._rings.values():
-            ring.close()
+        self._rings.close()
 
 
 def _silence(seconds: float) -> Audio:
