@@ -5,6 +5,9 @@ spinning), and its `include_alignments` needs the `onnx` package (not installed;
 alignments read the output of the graph's one Ceil node (frames per phoneme id); `expose_durations` makes it a
 graph output by editing the protobuf bytes. Text is cut into sentences here and each is synthesized on its own
 (as Piper does anyway), so every chunk knows its words: the conversation keeps only what was played.
+
+An optional `transform` reworks each sentence's audio at the voice's native rate, before the one resampling (the
+approximated voice: procs/tts/adapt.py). It must keep the length, sample for sample: the alignments count samples.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,9 +27,12 @@ import soxr
 from piper import AudioChunk, PiperConfig, PiperVoice, SynthesisConfig
 from piper.const import BOS, EOS
 
-from procs.tts.backends.base import OUTPUT_RATE, SILENCE, SpeechChunk, TtsError, VoiceSettings, to_output_spans
+from procs.tts.backends.base import OUTPUT_RATE, SILENCE, Audio, SpeechChunk, TtsError, VoiceSettings, to_output_spans
 
 log = logging.getLogger(__name__)
+
+# (samples at the native rate, the rate) -> as many samples, reworked
+Transform = Callable[[Audio, int], Audio]
 
 # A sentence ends at . ! or ? (then maybe closing quotes or brackets) before whitespace; not after a title, an
 # abbreviation or an initial. Not cutting costs only latency: espeak-ng still cuts, and _speak joins the parts.
@@ -49,11 +55,12 @@ def split_sentences(text: str) -> list[str]:
 class PiperBackend:
     name: ClassVar[str] = "piper"
 
-    def __init__(self, model_dir: Path, *, threads: int = 1) -> None:
+    def __init__(self, model_dir: Path, *, threads: int = 1, transform: Transform | None = None) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
         self._model_dir = model_dir
         self._threads = threads
+        self._transform = transform
         self._voice: PiperVoice | None = None
 
     @property
@@ -81,9 +88,9 @@ class PiperBackend:
             raise TtsError("tts-load-failed", f"cannot load the Piper voice {model_path}: {err}") from err
         voice = PiperVoice(session=session, config=config)
         # One short synthesis now: the first one also starts espeak-ng and sizes onnxruntime's buffers, which
-        # would otherwise land on the first turn, and it proves the alignment output works.
+        # would otherwise land on the first turn, and it proves the alignment output (and any transform) works.
         try:
-            _speak(voice, "Ready.", SynthesisConfig())
+            _speak(voice, "Ready.", SynthesisConfig(), self._transform)
         except TtsError as err:
             raise TtsError("tts-load-failed", f"{self.model}: a test synthesis failed: {err.message}") from err
         self._voice = voice
@@ -95,7 +102,14 @@ class PiperBackend:
         pieces = split_sentences(text)
         if not pieces:
             raise TtsError("tts-empty-text", "there is nothing to say: the text is empty or only spaces")
-        return _stream(piper, pieces, _synthesis_config(piper.config, voice or VoiceSettings()), text)
+        config = _synthesis_config(piper.config, voice or VoiceSettings())
+        return _stream(piper, pieces, config, text, self._transform)
+
+    def with_transform(self, transform: Transform) -> PiperBackend:
+        """This voice speaking through `transform` (an approximated voice), sharing the loaded model: no reload."""
+        other = PiperBackend(self._model_dir, threads=self._threads, transform=transform)
+        other._voice = self._loaded()
+        return other
 
     def _loaded(self) -> PiperVoice:
         if self._voice is None:
@@ -112,11 +126,12 @@ class PiperBackend:
         return options
 
 
-def _stream(piper: PiperVoice, pieces: list[str], config: SynthesisConfig, text: str) -> Generator[SpeechChunk]:
+def _stream(piper: PiperVoice, pieces: list[str], config: SynthesisConfig, text: str,
+            transform: Transform | None) -> Generator[SpeechChunk]:  # fmt: skip
     # Nothing runs between yields: a caller that closes this generator stops synthesis at once.
     spoken = False
     for piece in pieces:
-        chunk = _speak(piper, piece, config)
+        chunk = _speak(piper, piece, config, transform)
         if chunk is not None:
             spoken = True
             yield chunk
@@ -129,7 +144,7 @@ def _synthesis_config(voice: PiperConfig, settings: VoiceSettings) -> SynthesisC
                            noise_scale=settings.variation, noise_w_scale=settings.timing_variation)  # fmt: skip
 
 
-def _speak(piper: PiperVoice, text: str, config: SynthesisConfig) -> SpeechChunk | None:
+def _speak(piper: PiperVoice, text: str, config: SynthesisConfig, transform: Transform | None) -> SpeechChunk | None:
     """`text` (one sentence) as one chunk at OUTPUT_RATE, or None when it holds nothing speakable."""
     try:
         # Usually one Piper chunk; several when espeak-ng cuts where split_sentences did not: they are joined.
@@ -140,10 +155,25 @@ def _speak(piper: PiperVoice, text: str, config: SynthesisConfig) -> SpeechChunk
         return None
     native = np.concatenate([piece.audio_float_array for piece in pieces]).astype(np.float32, copy=False)
     spans = [span for piece in pieces for span in _alignment(piece)]
+    if transform is not None:
+        native = _transformed(transform, native, pieces[0].sample_rate, text)
     # The one resampling on the way to the output timeline. Its filter can overshoot a full-scale peak (Piper
     # normalizes each sentence to 1.0), hence the clip.
     samples = np.clip(soxr.resample(native, pieces[0].sample_rate, OUTPUT_RATE), -1.0, 1.0).astype(np.float32)
     return SpeechChunk(samples=samples, phonemes=to_output_spans(spans, len(samples)), text=text)
+
+
+def _transformed(transform: Transform, native: Audio, rate: int, text: str) -> Audio:
+    try:
+        reworked = np.asarray(transform(native, rate), dtype=np.float32)
+    except TtsError:
+        raise
+    except Exception as err:  # the transform's own failures (WORLD's, numpy's): the sentence cannot be spoken
+        raise TtsError("tts-failed", f"the voice transform failed on {text!r}: {err}") from err
+    if reworked.shape != native.shape:
+        raise TtsError("tts-failed", f"the voice transform changed {len(native)} samples into {reworked.shape} "
+                       f"on {text!r}: the phoneme timing would no longer fit")  # fmt: skip
+    return reworked
 
 
 def _alignment(piece: AudioChunk) -> list[tuple[str, int]]:
