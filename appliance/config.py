@@ -147,6 +147,54 @@ class SttConfig(_Section):
         return self.profiles[self.profile]
 
 
+class PiperTtsConfig(_Section):
+    model: str = "piper-joe-medium"
+    # onnxruntime intra-op threads: one, so synthesis leaves a core to speech recognition and rendering.
+    threads: int = Field(1, ge=1)
+
+
+class GptSovitsTtsConfig(_Section):
+    """GPT-SoVITS's api_v2.py server (started outside Mynah, on the GPU box) and the voice it speaks by default."""
+
+    url: str = "http://127.0.0.1:9880"
+    # api_v2 streams headerless PCM: its rate is the model version's (32 kHz v1/v2/v2Pro, 24 kHz v3, 48 kHz v4).
+    sample_rate: int = Field(32_000, gt=0)
+    streaming_mode: int = Field(1, ge=0, le=3)
+    reference_path: Path | None = None  # as the server sees it; a 3-10 s clip
+    reference_text: str = ""
+    reference_language: str = "en"
+    # The default voice's weights; unset: whatever the server loaded at start (it cannot go back to those
+    # after a trained voice has spoken).
+    gpt_weights: Path | None = None
+    sovits_weights: Path | None = None
+    timeout_s: float = Field(120.0, gt=0)
+
+
+class TtsConfig(_Section):
+    backend: Literal["piper", "gpt-sovits"] = "piper"
+    piper: PiperTtsConfig = PiperTtsConfig()
+    gpt_sovits: GptSovitsTtsConfig = GptSovitsTtsConfig()
+    speed: float = Field(1.0, gt=0.25, le=4.0)
+    # The first piece of a reply goes out after at most this many words (the first clause, early).
+    first_piece_max_words: int = Field(8, ge=1, le=40)
+    max_piece_chars: int = Field(220, ge=20)
+
+
+class TrainerConfig(_Section):
+    """Voice training from a sample of the user's speech."""
+
+    min_sample_s: float = Field(20.0, ge=3.0)
+    max_sample_s: float = Field(300.0, gt=0)
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    # Where GPT-SoVITS is installed (its repository root) and the python that runs it; unset: the embedded path.
+    gpt_sovits_root: Path | None = None
+    gpt_sovits_python: Path | None = None
+    gpu_index: int = Field(0, ge=0)
+    sovits_epochs: int = Field(8, ge=1)
+    gpt_epochs: int = Field(15, ge=1)
+    batch_size: int = Field(4, ge=1)
+
+
 class SupervisionConfig(_Section):
     heartbeat_interval_s: float = Field(0.5, gt=0)
     # A worker silent for this long is hung: the coordinator has supervisord kill it, and it restarts.
@@ -169,6 +217,8 @@ class MynahConfig(_Section):
     gateway: GatewayConfig = GatewayConfig()
     llm: LlmConfig = LlmConfig()
     stt: SttConfig = SttConfig()
+    tts: TtsConfig = TtsConfig()
+    trainer: TrainerConfig = TrainerConfig()
     supervision: SupervisionConfig = SupervisionConfig()
     # Where this configuration was read from; set by load_config, never by the file itself.
     source: Path | None = None

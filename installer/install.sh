@@ -46,6 +46,9 @@ system_packages() {
   command -v cmake >/dev/null || missing+=(cmake)
   command -v g++ >/dev/null || missing+=(g++)
   command -v make >/dev/null || missing+=(make)
+  # pyworld (the approximated voice's vocoder) is built from source: it needs Python's headers.
+  "$PYTHON" -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || missing+=(python3-dev)
   if [ "$ACTION" = test ]; then
     # The tests synthesize their own speech with these voices.
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
@@ -54,7 +57,7 @@ system_packages() {
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
-    echo "install.sh: please install ${missing[*]} (to build llama.cpp, and for the tests' speech)" >&2; exit 1
+    echo "install.sh: please install ${missing[*]} (to build llama.cpp and pyworld, and for the tests' speech)" >&2; exit 1
   fi
   step "installing system packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
@@ -115,8 +118,8 @@ models() {
   "$VENV/bin/mynah" --config "$VAR/mynah.toml" models fetch embedded
 }
 
-system_packages
 pick_python
+system_packages
 make_venv
 llama_wheel
 python_packages

@@ -122,6 +122,14 @@ class ControlServer:
     async def send(self, peer: bytes, message: Message, request_id: str = "", payload: Sequence[Buffer] = ()) -> None:
         await _send(self._sock, [peer, *encode(message, request_id, payload)], f"peer {peer!r}")
 
+    async def answer(self, peer: bytes, message: Message, request_id: str = "") -> bool:
+        """send(), for an answer nobody may be waiting for any more: False when the peer is gone."""
+        try:
+            await self.send(peer, message, request_id)
+        except PeerUnreachable:
+            return False
+        return True
+
     def close(self) -> None:
         self._sock.close(linger=0)
 

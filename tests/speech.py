@@ -30,7 +30,7 @@ import soxr
 
 Samples = npt.NDArray[np.float32]
 SAMPLE_RATE = 16_000
-VOICES = ("espeak", "festival", "piper")
+VOICES = ("espeak", "festival", "piper")  # the voices the STT tests score ("espeak-high" is for voice training)
 PIPER_MODEL = "piper-joe-medium"
 ROOT = Path(__file__).resolve().parents[1]
 MODELS_DIR = Path(os.environ.get("MYNAH_TEST_MODELS_DIR", ROOT / "var" / "models"))
@@ -97,6 +97,12 @@ def synthesize(text: str, voice: str) -> Clip:
     samples = _cached(voice, text)
     start, end = speech_bounds(samples)
     return Clip(samples, text, voice, start, end)
+
+
+def minute_of_speech(voice: str, pause_s: float = 0.5) -> Samples:
+    """About a minute of `voice` reading the first 16 test sentences, with a pause after each (a voice sample)."""
+    silence = np.zeros(int(pause_s * SAMPLE_RATE), np.float32)
+    return np.concatenate([part for text in SENTENCES[:16] for part in (synthesize(text, voice).samples, silence)])
 
 
 def speech_bounds(samples: Samples) -> tuple[float, float]:
@@ -264,6 +270,11 @@ def _espeak(text: str) -> tuple[Samples, int]:
     return _run_to_wav(["espeak-ng", "-v", "en-us", "-s", "150", "--stdin", "-w"], text, "espeak-ng")
 
 
+def _espeak_high(text: str) -> tuple[Samples, int]:
+    """espeak-ng's en-us with its "f3" variant: a higher voice (median F0 about 190 Hz), a speaker far from Piper's."""
+    return _run_to_wav(["espeak-ng", "-v", "en-us+f3", "-s", "150", "--stdin", "-w"], text, "espeak-ng")
+
+
 def _festival(text: str) -> tuple[Samples, int]:
     return _run_to_wav(["text2wave", "-eval", "(voice_kal_diphone)", "-o"], text, "festival festvox-kallpc16k")
 
@@ -291,4 +302,4 @@ def _piper(text: str) -> tuple[Samples, int]:
     return audio.astype(np.float32), int(voice.config.sample_rate)
 
 
-_SYNTHESIZERS = {"espeak": _espeak, "festival": _festival, "piper": _piper}
+_SYNTHESIZERS = {"espeak": _espeak, "espeak-high": _espeak_high, "festival": _festival, "piper": _piper}

@@ -19,3 +19,10 @@ def events(response: httpx.Response) -> Iterator[tuple[str, dict[str, Any]]]:
         elif not line and event:
             yield event, json.loads(data)
             event, data = "", ""
+
+
+def follow_job(client: httpx.Client, job_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """Every event of a job, from its event stream, until the job ends (the client is closed after)."""
+    with client, client.stream("GET", f"/api/jobs/{job_id}/events") as response:
+        assert response.status_code == 200, response.read()
+        return list(events(response))

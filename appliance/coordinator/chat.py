@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 
 from appliance.config import MynahConfig
-from appliance.coordinator.programs import ProgramTable
+from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from appliance.store.conversations import ConversationStore
 from appliance.store.db import StoreError
 from ipc.bus import ControlServer
@@ -77,7 +77,7 @@ class ChatRouter:
         self._turns[turn_id] = turn
         try:
             await self._reply(peer, request_id, ChatStarted(session_id, turn_id))
-            if not await self._wait_for_llm():
+            if not await wait_until_ready(self._programs, LLM, self._config.supervision.worker_wait_s):
                 self._fail(turn, "llm-not-ready", "the language model is not ready; see /health")
             else:
                 history = tuple(ChatLine(line.role, line.text) for line in context)
@@ -90,15 +90,6 @@ class ChatRouter:
             await self._relay(turn, received)
         finally:
             self._turns.pop(turn_id, None)
-
-    async def _wait_for_llm(self) -> bool:
-        """A turn that arrives while the worker (re)starts waits for it, within a bound."""
-        deadline = time.monotonic() + self._config.supervision.worker_wait_s
-        while not self._programs.is_ready(LLM):
-            if time.monotonic() > deadline:
-                return False
-            await asyncio.sleep(0.05)
-        return True
 
     async def _relay(self, turn: Turn, received: float) -> None:
         deadline = self._config.gateway.chat_timeout_s

@@ -7,6 +7,7 @@ it: supervisord (process state events, forwarded by the event listener) and the 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -146,3 +147,14 @@ class ProgramTable:
         )
         status = "ok" if all(p.ready for p in programs) else "degraded"
         return HealthReport(status=status, programs=programs)
+
+
+async def wait_until_ready(programs: ProgramTable, name: str, timeout_s: float) -> bool:
+    """Wait for a (re)starting program to say it is ready; False after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not programs.is_ready(name):
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True

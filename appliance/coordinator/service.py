@@ -16,35 +16,56 @@ import zmq.asyncio
 from appliance.config import MynahConfig
 from appliance.coordinator.chat import LLM, ChatRouter
 from appliance.coordinator.programs import ProgramTable
+from appliance.coordinator.resources import GpuLeases
 from appliance.coordinator.speech_in import BATCH as BATCH_STT
 from appliance.coordinator.speech_in import LIVE as LIVE_STT
 from appliance.coordinator.speech_in import SpeechInRouter
+from appliance.coordinator.speech_out import TTS, SpeechOutRouter
+from appliance.coordinator.training import TRAINER, TrainingRouter
+from appliance.coordinator.voices import VoiceRouter
 from appliance.store.conversations import ConversationStore
 from appliance.store.db import StoreError, connect
+from appliance.store.jobs import JobStore
+from appliance.store.voices import VoiceStore
 from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
 from ipc.bus import ControlServer, EventPublisher, Incoming
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
+    ActivateVoice,
     AudioChunk,
     AudioStreamClose,
     AudioStreamOpen,
+    CancelJob,
     CancelTurn,
     ChatRequest,
     DeleteSession,
+    DeleteVoice,
     ErrorReply,
     GenerateDone,
     GetHistory,
+    GetJob,
+    GetVoice,
+    GpuLease,
+    GpuRelease,
     HealthQuery,
     Heartbeat,
     History,
+    JobProgress,
     ListSessions,
+    ListVoices,
     Message,
     ProcessStateChanged,
+    SampleAccepted,
     SessionDeleted,
     SessionList,
     SessionSummary,
+    SpeakEnd,
+    SpeakOpen,
+    SpeakText,
     StoredLine,
     TokenChunk,
+    TrainedVoice,
+    TrainVoiceRequest,
     TranscribeFile,
     WorkerFailed,
     WorkerHello,
@@ -55,7 +76,9 @@ from ipc.paths import control_endpoint, events_endpoint
 log = logging.getLogger(__name__)
 
 COORDINATOR = "coordinator"
-PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, "gateway")
+PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, TTS, TRAINER, "gateway")
+# Messages a worker sends as replies to what the coordinator asked it; anything else from it is a request.
+TRAINER_REPLIES = (SampleAccepted, JobProgress, TrainedVoice, ErrorReply)
 
 
 class Coordinator:
@@ -85,6 +108,12 @@ class Coordinator:
         self._store = store
         self._chat = ChatRouter(self._config, self._server, store, self._programs)
         self._speech_in = SpeechInRouter(self._config, self._server, self._programs)
+        voices = VoiceStore(conn, self._config.paths.data_dir / "voices")
+        self._voices = VoiceRouter(voices)
+        self._speech_out = SpeechOutRouter(self._config, self._server, self._programs, self._voices)
+        leases = GpuLeases(self._config, self._supervisor)
+        self._training = TrainingRouter(self._config, self._server, self._programs, JobStore(conn), voices, leases)
+        self._training.recover()
         await self._sync_with_supervisor()
         self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
         workers = [
@@ -139,6 +168,7 @@ class Coordinator:
                 self._programs.ready(message.program, message.pid, message.backend, message.model, now)
                 await self._events.publish(message)
                 await self._speech_in.program_ready(message.program)
+                await self._training.program_ready(message.program)
                 log.info("%s is ready (%s, %s)", message.program, message.backend, message.model)
             case WorkerFailed():
                 self._programs.failed(message.program, message.code, message.message)
@@ -150,6 +180,21 @@ class Coordinator:
                 self._spawn(self._chat.chat(incoming.peer, request_id, message))
             case CancelTurn():
                 self._spawn(self._chat.cancel(message.turn_id))
+                await self._speech_out.cancel(message.turn_id)
+            case SpeakOpen():
+                await self._speech_out.open(incoming.peer, request_id, message)
+            case SpeakText() | SpeakEnd():
+                await self._speech_out.text(message)
+            case ListVoices() | GetVoice() | DeleteVoice() | ActivateVoice():
+                await self._server.send(incoming.peer, self._voices.answer(message), request_id)
+            case TrainVoiceRequest():
+                self._spawn(self._training.train(incoming.peer, request_id, message, incoming.packet.payload))
+            case CancelJob():
+                await self._training.cancel(incoming.peer, request_id, message)
+            case GetJob():
+                await self._server.send(incoming.peer, self._training.detail(message), request_id)
+            case GpuLease() | GpuRelease():
+                self._spawn(self._training.lease(incoming.peer, request_id, message))
             case AudioChunk():
                 await self._speech_in.chunk(message)
             case AudioStreamOpen():
@@ -177,6 +222,10 @@ class Coordinator:
                 await self._speech_in.stream_event(request_id, message)
             case "stt-batch":
                 await self._speech_in.file_result(request_id, message)
+            case "tts":
+                await self._speech_out.worker_event(request_id, message)
+            case "trainer" if isinstance(message, TRAINER_REPLIES):
+                await self._training.worker_event(request_id, message)
             case _:
                 return False
         return True
@@ -211,6 +260,8 @@ class Coordinator:
             why = f"the {event.program} worker stopped ({event.to_state}); it is being restarted"
             self._chat.program_down(event.program, code, why)
             self._spawn(self._speech_in.program_down(event.program, code, why))
+            self._spawn(self._speech_out.program_down(event.program, code, why))
+            self._spawn(self._training.program_down(event.program, code, why))
 
     async def _watchdog(self) -> None:
         interval = self._config.supervision.heartbeat_interval_s
@@ -220,7 +271,8 @@ class Coordinator:
             for name in self._programs.hung(time.monotonic(), timeout):
                 log.error("%s sent no heartbeat for %.1f s: killing it so supervisord restarts it", name, timeout)
                 self._chat.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
-                await self._speech_in.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
+                for router in (self._speech_in, self._speech_out, self._training):
+                    await router.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
                 try:
                     await self._supervisor.asignal(name, "KILL")
                 except SupervisorUnavailable as err:

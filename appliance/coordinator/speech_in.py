@@ -10,13 +10,12 @@ re-opened on it, so the next utterance is transcribed.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
 
 from appliance.config import MynahConfig
-from appliance.coordinator.programs import ProgramTable
+from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
@@ -137,8 +136,8 @@ class SpeechInRouter:
     async def transcribe_file(
         self, peer: bytes, request_id: str, request: TranscribeFile, payload: tuple[memoryview, ...]
     ) -> None:
-        if not await self._wait_for(BATCH):
-            await self._answer(peer, request_id, ErrorReply("stt-not-ready", "speech recognition is not ready"))
+        if not await wait_until_ready(self._programs, BATCH, self._config.supervision.worker_wait_s):
+            await self._server.answer(peer, ErrorReply("stt-not-ready", "speech recognition is not ready"), request_id)
             return
         job_id = f"file:{request_id}"
         self._files[job_id] = FileJob(peer, request_id)
@@ -146,12 +145,14 @@ class SpeechInRouter:
             await self._server.send(BATCH.encode(), request, job_id, payload)
         except PeerUnreachable:
             self._files.pop(job_id, None)
-            await self._answer(peer, request_id, ErrorReply("stt-unreachable", "the batch STT worker is unreachable"))
+            await self._server.answer(
+                peer, ErrorReply("stt-unreachable", "the batch STT worker is unreachable"), request_id
+            )
 
     async def file_result(self, job_id: str, message: Message) -> None:
         job = self._files.pop(job_id, None)
         if job is not None:
-            await self._answer(job.peer, job.request_id, message)
+            await self._server.answer(job.peer, message, job.request_id)
 
     # --- worker lifecycle ------------------------------------------------------------------------------------
 
@@ -169,15 +170,3 @@ class SpeechInRouter:
             for stream in list(self._streams.values()):
                 if not stream.on_worker:
                     await self._open_on_worker(stream)
-
-    async def _wait_for(self, program: str) -> bool:
-        deadline = asyncio.get_running_loop().time() + self._config.supervision.worker_wait_s
-        while not self._programs.is_ready(program):
-            if asyncio.get_running_loop().time() > deadline:
-                return False
-            await asyncio.sleep(0.05)
-        return True
-
-    async def _answer(self, peer: bytes, request_id: str, message: Message) -> None:
-        with contextlib.suppress(PeerUnreachable):
-            await self._server.send(peer, message, request_id)

@@ -12,7 +12,8 @@ from appliance.gateway.errors import install_error_handlers
 from appliance.gateway.limits import BodyLimit
 from appliance.gateway.link import CoordinatorLink
 from appliance.gateway.mic import MicRing
-from appliance.gateway.routes import chat, health, sessions, transcribe
+from appliance.gateway.routes import chat, health, jobs, sessions, speak, transcribe, voices
+from ipc.rings import RingReader
 
 DESCRIPTION = """Mynah's front door. Errors are JSON `{code, message}`; the codes are listed in docs/errors.md."""
 
@@ -22,19 +23,22 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.link = link or CoordinatorLink(config)
         app.state.mic = MicRing(config.paths.runtime_dir)
+        app.state.speech_rings = RingReader()
         await app.state.link.start()
         try:
             yield
         finally:
             await app.state.link.close()
             app.state.mic.close()
+            app.state.speech_rings.close()
 
     app = FastAPI(title="Mynah", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.config = config
     install_error_handlers(app)
     # Multipart framing adds a little to the file itself.
-    upload_limit = config.stt.limits.max_upload_bytes + 64 * 1024
-    app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path={"/api/transcribe": upload_limit})
-    for module in (chat, health, sessions, transcribe):
+    uploads = {"/api/transcribe": config.stt.limits.max_upload_bytes, "/train-voice": config.trainer.max_upload_bytes}
+    per_path = {path: limit + 64 * 1024 for path, limit in uploads.items()}
+    app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path=per_path)
+    for module in (chat, health, sessions, transcribe, speak, voices, jobs):
         app.include_router(module.router)
     return app

@@ -6,18 +6,20 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
+from typing import TypeVar
 
 import zmq.asyncio
 
 from appliance.config import MynahConfig
 from appliance.gateway.errors import ApiError
-from ipc.bus import ControlClient, heartbeat_forever
+from ipc.bus import ControlClient, Replies, heartbeat_forever
 from ipc.codec import Buffer
 from ipc.errors import BusTimeout, PeerUnreachable
 from ipc.messages import ErrorReply, Heartbeat, Message, WorkerHello, WorkerReady
 from ipc.paths import control_endpoint
 
 PROGRAM = "gateway"
+Expected = TypeVar("Expected", bound=Message)
 QUERY_DEADLINE_S = 2.0
 
 
@@ -77,6 +79,22 @@ class CoordinatorLink:
             yield ErrorReply("coordinator-unavailable", f"the coordinator did not answer: {err}")
         finally:
             await stream.aclose()
+
+    async def ask_for(
+        self, message: Message, expected: type[Expected], deadline_s: float = QUERY_DEADLINE_S
+    ) -> Expected:
+        """ask(), where any reply but an `expected` is an error."""
+        reply = await self.ask(message, deadline_s)
+        if not isinstance(reply, expected):
+            raise ApiError("unexpected-reply", f"{type(message).__name__} was answered by {type(reply).__name__}")
+        return reply
+
+    async def open(self, message: Message, *, idle_timeout_s: float) -> Replies:
+        """Start an exchange whose later messages (sent with `tell`) go out before any reply is awaited."""
+        try:
+            return await self._client.open(message, first_timeout=idle_timeout_s, idle_timeout=idle_timeout_s)
+        except PeerUnreachable as err:
+            raise ApiError("coordinator-unavailable", f"the coordinator did not answer: {err}") from err
 
     async def last_reply(
         self, message: Message, *, idle_timeout_s: float, payload: Sequence[Buffer] = ()

@@ -92,3 +92,66 @@ class TranscriptOut(_Schema):
     duration_s: float
     segments: list[SegmentOut]
     timings: dict[str, float] = Field(description="decode_s, total_s and queued_s (waiting behind other batch work)")
+
+
+class SpeakIn(_Schema):
+    text: str = Field(description="What to say. Markdown, emoji and code are not spoken.")
+    voice: str | None = Field(None, description="A voice id from /api/voices; omit for the active voice")
+    format: Literal["wav", "pcm"] = Field(
+        "wav", description="wav: one WAV file; pcm: raw 16-bit little-endian mono at 48 kHz, streamed as it is made"
+    )
+    speed: float = Field(1.0, gt=0.25, le=4.0, description="1.25 speaks 25% faster")
+
+
+class VoiceOut(_Schema):
+    voice_id: str
+    name: str
+    language: str
+    kind: Literal["cloned", "approximated"] = Field(
+        description="cloned: GPT-SoVITS weights trained on the sample; approximated: the built-in voice adapted "
+        "toward the sample (pitch and timbre), not a clone"
+    )
+    status: str
+    consent: str = Field(description="The statement the speaker agreed to when the voice was trained")
+    consent_at: float
+    reference_text: str = Field(description="What the reference clip says")
+    clips: int = Field(description="Clips of the sample the voice was made from")
+    created_at: float
+    updated_at: float
+    active: bool
+    note: str
+    measures: dict[str, float] = Field(description="What training measured, e.g. median F0 of sample and voice")
+
+
+class VoicesOut(_Schema):
+    voices: list[VoiceOut]
+    active_voice_id: str | None = Field(description="None: the configured engine's own voice")
+
+
+class JobEventOut(_Schema):
+    seq: int
+    at: float
+    kind: Literal["queued", "progress", "done", "failed", "cancelled"]
+    step: str
+    progress: float
+    detail: str
+
+
+class JobOut(_Schema):
+    job_id: str
+    kind: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    step: str
+    progress: float = Field(description="Of the whole job, 0 to 1")
+    error_code: str
+    error_message: str
+    voice_id: str | None = Field(description="The voice the job registered, once done")
+    created_at: float
+    updated_at: float
+    events: list[JobEventOut]
+
+
+class JobStartedOut(_Schema):
+    job_id: str
+    status: Literal["queued", "running"]
+    events_url: str

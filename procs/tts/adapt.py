@@ -51,7 +51,9 @@ GAIN_SMOOTHING_HZ = 500  # width of the moving average over the gain: broad stro
 WARP_FACTORS: Floats = np.round(np.arange(0.85, 1.18 + 1e-9, 0.01), 2)  # formant scalings tried (VTLN range)
 WARP_KNEE_HZ = 5_000.0  # the warp scales frequencies below this, then runs straight to ENVELOPE_TOP_HZ
 WARP_FIT_BAND_HZ = (200.0, 5_000.0)  # where formant positions are compared: F1 to F4
-F0_RANGE_RATIO_LIMITS = (1 / 3, 3.0)  # how far the log-F0 spread may be squeezed or stretched
+# How far the log-F0 spread may be squeezed or stretched. Never stretched: Harvest reads a few frames of any voice
+# an octave off, and a wider spread maps those further still (measured: stretching moved medians the wrong way).
+F0_RANGE_RATIO_LIMITS = (1 / 3, 1.0)
 PEAK_LIMIT = 0.99
 CENTROID_TOP_HZ = 8_000  # the Nyquist frequency of 16 kHz audio, the lowest rate compared
 CENTROID_FRAME_S = 0.032  # 31.25 Hz bins at every rate
@@ -127,7 +129,7 @@ def measure_voice(samples: Samples, rate: int) -> VoiceProfile:
 class VoiceAdapter:
     """Moves speech in the `source` voice toward the `target` voice, chunk by chunk, keeping every sample's timing.
 
-    Pitch: log-F0 mapped from the source's mean and spread to the target's (the ratio of spreads held within
+    Pitch: log-F0 mapped from the source's median and spread to the target's (the ratio of spreads held within
     F0_RANGE_RATIO_LIMITS, so a near-monotone profile cannot flatten or exaggerate speech wildly). Envelope: first
     a frequency warp, the formant scaling (VTLN-style, piecewise linear) that best lines the source's average
     envelope up with the target's; then a gain, the difference left after the warp, smoothed over
@@ -138,7 +140,9 @@ class VoiceAdapter:
     def __init__(self, source: VoiceProfile, target: VoiceProfile) -> None:
         spread = target.log_f0_std / max(source.log_f0_std, 1e-3)
         self._f0_scale = float(np.clip(spread, *F0_RANGE_RATIO_LIMITS))
-        self._f0_shift = target.log_f0_mean - self._f0_scale * source.log_f0_mean
+        # Centred on the medians, not the means: octave errors drag a mean (measured with Festival's voice: the mean
+        # mapping moved the median away from the sample's, the median mapping 82% of the way to it).
+        self._f0_shift = np.log(target.median_f0_hz) - self._f0_scale * np.log(source.median_f0_hz)
         source_db, target_db = np.array(source.envelope_db), np.array(target.envelope_db)
         self.warp_factor = _fit_warp(source_db, target_db)
         warped_source_db = _warp_envelope(source_db[None, :], ENVELOPE_GRID_HZ, self.warp_factor)[0]

@@ -1,0 +1,19 @@
+"""`python -m procs.tts`: the text-to-speech worker program, run by supervisord."""
+
+from __future__ import annotations
+
+import sys
+
+from appliance.models.store import ModelStore
+from appliance.program import start_program
+from procs.common.worker import run_worker
+from procs.tts.service import TtsService
+
+
+def main() -> int:
+    config = start_program("tts")
+    return run_worker(config, "tts", TtsService(config.tts, config.paths, ModelStore(config.paths.models_dir)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
