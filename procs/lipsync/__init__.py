@@ -1,0 +1,1 @@
+"""The lip-sync worker: audio and phoneme timing in, avatar video frames out (issue 5)."""
