@@ -584,7 +584,7 @@ class JobInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class GetJob(Message, frozen=True):
     job_id: str
-    events_after: int = -1  # also return the events with a larger seq; -1: none
+    events_after: int = -1  # return the events with a larger seq: -1 for all of them
 
 
 class JobDetail(Message, frozen=True):

@@ -175,7 +175,7 @@ class TrainingRouter:
     def detail(self, request: GetJob) -> Message:
         try:
             job = self._jobs.get(request.job_id)
-            events = self._jobs.events(request.job_id, request.events_after) if request.events_after >= -1 else []
+            events = self._jobs.events(request.job_id, request.events_after)
         except StoreError as err:
             return ErrorReply(err.code, err.message)
         info = JobInfo(job.job_id, job.kind, job.status, job.step, job.progress, job.error_code, job.error_message,

@@ -23,13 +23,12 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import soxr
 
 from appliance.config import SttLimits, TrainerConfig, TtsConfig
 from appliance.models.store import ModelError, ModelStore
 from ipc.errors import CodedError
 from ipc.messages import TrainedVoice
-from procs.stt.audio import decode_audio
+from procs.stt.audio import decode_audio, float_to_pcm16, resample
 from procs.stt.backends.base import SttError
 from procs.stt.vad import FRAME_SAMPLES, SileroVad, frames
 from procs.trainer.dataset import (
@@ -100,6 +99,7 @@ class VoiceJob:
     cancelled: threading.Event
     lease: Lease
     threads: Executor
+    list_language: str = ""  # the .list's LANG, set once the language is checked
 
     @property
     def voice_dir(self) -> Path:
@@ -115,6 +115,10 @@ class VoiceJob:
 
     async def accept_sample(self) -> Sample:
         """Decode, normalise and check the sample (the first step: its errors answer the request itself)."""
+        try:
+            self.list_language = gpt_sovits_language(self.language)  # the dataset is GPT-SoVITS's, on either path
+        except ValueError as err:
+            raise SampleError("voice-language-invalid", str(err)) from err
         sample = await self.off_loop(load_sample, self.sample_path, self.trainer)
         self.voice_dir.mkdir(parents=True, exist_ok=True)
         await self.off_loop(write_wav, self.voice_dir / "sample.wav", sample.samples, RATE)
@@ -141,7 +145,6 @@ class VoiceJob:
     async def _transcribe(self, sample: Sample, clips: list[ClipSpan]) -> tuple[list[ListEntry], list[Candidate]]:
         clip_dir = self.voice_dir / "dataset"
         clip_dir.mkdir(parents=True, exist_ok=True)
-        lang = gpt_sovits_language_or_default(self.language)
         entries: list[ListEntry] = []
         candidates: list[Candidate] = []
         for number, clip in enumerate(clips, start=1):
@@ -155,7 +158,7 @@ class VoiceJob:
             if not text:
                 path.unlink()
                 continue
-            entries.append(ListEntry(path, "mynah", lang, text))
+            entries.append(ListEntry(path, "mynah", self.list_language, text))
             candidates.append(Candidate(path, clip.duration_s, text, clip.speech_fraction))
         write_list(self.voice_dir / "dataset.list", entries)
         return entries, candidates
@@ -207,13 +210,6 @@ class VoiceJob:
         return await train_gpt_sovits(self, base)
 
 
-def gpt_sovits_language_or_default(code: str) -> str:
-    try:
-        return gpt_sovits_language(code)
-    except ValueError:
-        return code.upper()
-
-
 def load_sample(path: Path, config: TrainerConfig) -> Sample:
     limits = SttLimits(max_upload_bytes=config.max_upload_bytes, max_duration_s=config.max_sample_s,
                        min_duration_s=config.min_sample_s)  # fmt: skip
@@ -240,7 +236,7 @@ def load_sample(path: Path, config: TrainerConfig) -> Sample:
 def speech_seconds(samples: npt.NDArray[np.float32]) -> float:
     """Seconds of speech in a RATE signal, by the Silero VAD (the one the live STT uses)."""
     vad = SileroVad()
-    audio = soxr.resample(samples, RATE, VAD_RATE).astype(np.float32)
+    audio = resample(samples, RATE, VAD_RATE)
     speech = sum(1 for frame in frames(audio) if vad.process(frame) >= VAD_SPEECH)
     return speech * FRAME_SAMPLES / VAD_RATE
 
@@ -277,17 +273,15 @@ def compare(voices: dict[str, npt.NDArray[np.float32]]) -> dict[str, float]:
 
 
 def resampled(samples: npt.NDArray[np.float32], rate: int) -> npt.NDArray[np.float32]:
-    out: npt.NDArray[np.float32] = soxr.resample(samples, rate, MEASURE_RATE).astype(np.float32)
-    return out
+    return resample(samples, rate, MEASURE_RATE)
 
 
 def write_wav(path: Path, samples: npt.NDArray[np.float32], rate: int) -> None:
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2")
     with wave.open(str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(rate)
-        wav.writeframes(pcm.tobytes())
+        wav.writeframes(float_to_pcm16(samples))
 
 
 def _dbfs(value: float) -> float:

@@ -22,8 +22,6 @@ from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from appliance.config import PathsConfig, TtsConfig
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
@@ -42,6 +40,7 @@ from ipc.messages import (
 )
 from ipc.rings import FrameRing
 from procs.common.worker import Replier, WorkerError
+from procs.stt.audio import float_to_pcm16
 from procs.tts.backends import create_backend
 from procs.tts.backends.base import OUTPUT_RATE, SpeechChunk, TtsError, VoiceSettings
 from procs.tts.splitter import SpeechSplitter
@@ -178,7 +177,7 @@ class TtsService:
         stream.next_sample += len(chunk.samples)
         await self._send(stream, SpeechPiece(stream.turn_id, index, chunk.text, first, len(chunk.samples), phonemes,
                                              synth_s, now))  # fmt: skip
-        pcm = pcm16(chunk.samples)
+        pcm = float_to_pcm16(chunk.samples)
         for offset in range(0, len(chunk.samples), SLOT_SAMPLES):
             ref = self._ring.write(pcm[offset * 2 : (offset + SLOT_SAMPLES) * 2], pts=first + offset)
             await self._send(stream, SpeechAudio(stream.turn_id, ref, first + offset))
@@ -215,9 +214,3 @@ class TtsService:
         if self._ring is not None:
             self._ring.unlink()
             self._ring.close()
-
-
-def pcm16(samples: np.ndarray) -> bytes:
-    """float32 in [-1, 1] as little-endian PCM16."""
-    pcm: bytes = (np.clip(samples, -1.0, 1.0) * 32767.0).round().astype("<i2").tobytes()
-    return pcm

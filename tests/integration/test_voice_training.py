@@ -36,9 +36,9 @@ def sample() -> np.ndarray:
     return minute_of_speech(SAMPLE_VOICE)
 
 
-def train(appliance: Appliance, data: bytes, *, name: str = "Kal", consent: str | None = "yes",
+def train(appliance: Appliance, data: bytes, *, name: str = "Kal", consent: str | None = "yes", language: str = "en",
           filename: str = "sample.ogg", timeout: float = 60) -> Any:  # fmt: skip
-    form = {"name": name, "language": "en"} | ({"consent": consent} if consent is not None else {})
+    form = {"name": name, "language": language} | ({"consent": consent} if consent is not None else {})
     with appliance.client(timeout=timeout) as client:
         return client.post("/train-voice", data=form, files={"file": (filename, data, "application/octet-stream")})
 
@@ -157,6 +157,7 @@ BAD_SAMPLES: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("silence", lambda s: wav(np.zeros(60 * SAMPLE_RATE, np.float32)), {}, 422, "voice-sample-silent"),
     ("music-like noise", lambda s: wav(music_like_noise(60.0)), {}, 422, "voice-sample-no-speech"),
     ("twenty minutes", lambda s: wav(twenty_minutes(s), SAMPLE_RATE // 2), {}, 422, "voice-sample-too-long"),
+    ("a language GPT-SoVITS cannot train", lambda s: wav(s), {"language": "fr"}, 422, "voice-language-invalid"),
     ("not audio", lambda s: b"%PDF-1.4\n" + bytes(range(256)) * 64, {}, 422, "audio-undecodable"),
     ("a name with path separators", lambda s: wav(s), {"name": "../../etc/passwd"}, 422, "voice-name-invalid"),
     ("a name with a backslash", lambda s: wav(s), {"name": "a\\b"}, 422, "voice-name-invalid"),
