@@ -195,6 +195,45 @@ class TrainerConfig(_Section):
     batch_size: int = Field(4, ge=1)
 
 
+class SadTalkerConfig(_Section):
+    """SadTalker (OpenTalker/SadTalker), installed outside Mynah on the GPU box: its repository root, the python
+    that runs it, and its checkpoints (as the model store lays them out, or any folder with the same files)."""
+
+    root: Path | None = None
+    python: Path | None = None
+    checkpoint_dir: Path | None = None  # unset: <models_dir>/sadtalker
+    size: Literal[256, 512] = 256
+    preprocess: Literal["crop", "extcrop", "resize", "full", "extfull"] = "crop"
+    still: bool = True
+    enhancer: Literal["", "gfpgan", "RestoreFormer"] = ""
+    batch_size: int = Field(2, ge=1)
+    pose_style: int = Field(0, ge=0, le=45)
+    expression_scale: float = Field(1.0, gt=0)
+    device: Literal["cuda", "cpu"] = "cuda"
+    # How long one render may take before it fails with `sadtalker-timeout` (it is far slower than real time).
+    timeout_s: float = Field(900.0, gt=0)
+
+
+class LipsyncConfig(_Section):
+    """The face: which renderer draws it and the avatar it draws."""
+
+    # "realtime": the embedded CPU renderer; "sadtalker": SadTalker for generated videos (live turns keep the
+    # real-time renderer unless SadTalker is measured faster than real time on the box).
+    backend: Literal["realtime", "sadtalker"] = "realtime"
+    sadtalker: SadTalkerConfig = SadTalkerConfig()
+    # The default avatar; unset: the project's assets/avatar.png.
+    avatar: Path | None = None
+    face_model: str = "mediapipe-face"
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1024)
+    # Images larger than this on a side are scaled down (square, around the face).
+    max_resolution: Literal[512, 768, 1024] = 1024
+    # Inputs whose audio is longer than this become a batch job (`/api/jobs/{id}/result`) instead of an answer.
+    direct_max_s: float = Field(12.0, gt=0)
+    max_audio_s: float = Field(600.0, gt=0)
+    # Render threads: one, so the renderer leaves the other core to speech.
+    threads: int = Field(1, ge=1)
+
+
 class SupervisionConfig(_Section):
     heartbeat_interval_s: float = Field(0.5, gt=0)
     # A worker silent for this long is hung: the coordinator has supervisord kill it, and it restarts.
@@ -219,6 +258,7 @@ class MynahConfig(_Section):
     stt: SttConfig = SttConfig()
     tts: TtsConfig = TtsConfig()
     trainer: TrainerConfig = TrainerConfig()
+    lipsync: LipsyncConfig = LipsyncConfig()
     supervision: SupervisionConfig = SupervisionConfig()
     # Where this configuration was read from; set by load_config, never by the file itself.
     source: Path | None = None

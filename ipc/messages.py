@@ -247,6 +247,15 @@ class TranscriptSegment(msgspec.Struct, frozen=True, forbid_unknown_fields=True)
     text: str
 
 
+class TranscriptWord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One recognised word and where it was heard, in seconds from the file's start (lip-sync aligns to it)."""
+
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
 class SttTimings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     decode_s: float
     total_s: float
@@ -258,6 +267,7 @@ class TranscribeFile(Message, frozen=True):
 
     filename: str
     language: str | None = None
+    word_timestamps: bool = False  # also time each word (TranscriptResult.words); costs an alignment pass
 
 
 class TranscriptResult(Message, frozen=True):
@@ -266,6 +276,7 @@ class TranscriptResult(Message, frozen=True):
     duration_s: float
     segments: tuple[TranscriptSegment, ...]
     timings: SttTimings
+    words: tuple[TranscriptWord, ...] = ()  # only when the request asked for word_timestamps
 
 
 class AudioStreamOpen(Message, frozen=True):
@@ -607,6 +618,138 @@ class GpuRelease(Message, frozen=True):
     job_id: str
 
 
+# --- the face (lipsync) -------------------------------------------------------------------------------------
+
+
+class AvatarInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A prepared avatar: the square image the renderer draws (its sha256 prefix names it) and its face."""
+
+    avatar_id: str
+    width: int
+    height: int
+    face_box: tuple[int, int, int, int]  # x, y, width, height in the prepared image
+    mouth_width_px: float
+    lips: tuple[tuple[float, float], ...]  # the outer lip contour in the prepared image, for drawing over it
+    adjusted: str  # "" when the image was used as it is, else what was done to it (scaled, cropped)
+
+
+class PrepareAvatar(Message, frozen=True):
+    """Prepare an avatar from an image (its bytes travel as the single payload frame); cached by its hash.
+    `filename` "" with no payload: the configured default avatar. The reply is AvatarPrepared."""
+
+    filename: str
+
+
+class AvatarPrepared(Message, frozen=True):
+    avatar: AvatarInfo
+    cached: bool
+
+
+class AnimateOpen(Message, frozen=True):
+    """Open a live animation stream: frames for the turn's speech go into the lipsync worker's frame ring.
+    `avatar_id` None: the default avatar. AnimateSpeech messages follow and AnimateEnd closes it."""
+
+    turn_id: str
+    avatar_id: str | None = None
+
+
+class AnimateSpeech(Message, frozen=True):
+    """More speech for a stream: PCM16 mono 48 kHz as the single payload frame, at `first_sample` on the
+    turn's timeline, with the phonemes' timing when the voice gives it (empty: found from the audio)."""
+
+    turn_id: str
+    first_sample: int
+    phonemes: tuple[PhonemeSpan, ...] = ()
+
+
+class AnimateEnd(Message, frozen=True):
+    turn_id: str
+
+
+class FrameReady(Message, frozen=True):
+    """An RGB24 frame in the lipsync worker's frame ring, for the 1600 samples from `sample_index` (30 fps)."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    ref: RingSlotRef
+    sample_index: int
+    width: int
+    height: int
+
+
+class AnimateDone(Message, frozen=True):
+    turn_id: str
+    frames: int
+    dropped: int  # frames not rendered because they were already late
+    cancelled: bool
+    first_frame_s: float  # from the first speech to the first frame
+
+
+class RenderVideo(Message, frozen=True):
+    """Batch: render a talking-avatar MP4 (H.264 30 fps + AAC) of a WAV file. `phonemes` as for AnimateSpeech;
+    `text` (may be "") helps align audio without them. Progress comes as JobProgress, VideoRendered last."""
+
+    job_id: str
+    audio_path: str
+    out_path: str
+    avatar_id: str | None = None
+    text: str = ""
+    phonemes: tuple[PhonemeSpan, ...] = ()
+    resolution: int | None = None
+
+
+class VideoRendered(Message, frozen=True):
+    job_id: str
+    out_path: str
+    frames: int
+    width: int
+    height: int
+    duration_s: float
+    backend: str
+    render_s: float
+
+
+class GenerateAvatar(Message, frozen=True):
+    """POST /generate-avatar, gateway -> coordinator: speech (`text`, or an audio file) said by an avatar (an image,
+    `avatar_id` from an earlier PrepareAvatar, or neither: the default). The payload frames are, in order, the
+    audio file's bytes when `audio_filename` is not "" and the image's when `avatar_filename` is not "".
+    Replies: JobProgress while rendering, then AvatarVideo (short speech, rendered at once) or JobAccepted."""
+
+    text: str = ""
+    audio_filename: str = ""
+    avatar_filename: str = ""
+    avatar_id: str | None = None
+    resolution: int | None = None
+    voice_id: str | None = None
+
+
+class AvatarVideo(Message, frozen=True):
+    """A video rendered at once; its MP4 is fetched (once) with GetJobResult(render_id)."""
+
+    render_id: str
+    frames: int
+    width: int
+    height: int
+    duration_s: float
+    backend: str
+    render_s: float
+    adjusted: str  # AvatarInfo.adjusted of the uploaded image ("" when it was used as it is, or none came)
+
+
+class GetJobResult(Message, frozen=True):
+    """The file a job made (or a render answered at once, whose files then go). Reply: JobResult."""
+
+    job_id: str
+
+
+class JobResult(Message, frozen=True):
+    """The result file's bytes travel as the single payload frame."""
+
+    job_id: str
+    media_type: str
+    size: int
+
+
 # --- test and diagnostics -----------------------------------------------------------------------------------
 
 
@@ -691,6 +834,19 @@ AnyMessage = (
     | GpuLease
     | GpuLeaseGranted
     | GpuRelease
+    | PrepareAvatar
+    | AvatarPrepared
+    | AnimateOpen
+    | AnimateSpeech
+    | AnimateEnd
+    | FrameReady
+    | AnimateDone
+    | RenderVideo
+    | VideoRendered
+    | GenerateAvatar
+    | AvatarVideo
+    | GetJobResult
+    | JobResult
     | Ping
     | Pong
     | RingSlotRef

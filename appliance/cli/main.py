@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     st = commands.add_parser("status", help="each program's state, readiness, pid, uptime and model")
     st.add_argument("--json", action="store_true", help="machine-readable output")
 
-    names = "coordinator, llm, stt, stt-batch, tts, trainer, gateway, events, supervisord"
+    names = "coordinator, llm, stt, stt-batch, tts, trainer, lipsync, gateway, events, supervisord"
     lg = commands.add_parser("logs", help=f"show a program's log ({names})")
     lg.add_argument("program")
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many lines to show (default 50)")

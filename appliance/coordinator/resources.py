@@ -25,6 +25,8 @@ def gpu_programs(config: MynahConfig) -> list[str]:
     programs: list[str] = []
     if config.stt.active_profile().device != "cpu":
         programs += ["stt", "stt-batch"]
+    if config.lipsync.backend == "sadtalker" and config.lipsync.sadtalker.device == "cuda":
+        programs += ["lipsync"]
     return programs
 
 

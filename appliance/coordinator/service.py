@@ -14,7 +14,9 @@ from typing import Any
 import zmq.asyncio
 
 from appliance.config import MynahConfig
+from appliance.coordinator.avatars import AvatarRouter
 from appliance.coordinator.chat import LLM, ChatRouter
+from appliance.coordinator.face import LIPSYNC, FaceRouter
 from appliance.coordinator.programs import ProgramTable
 from appliance.coordinator.resources import GpuLeases
 from appliance.coordinator.speech_in import BATCH as BATCH_STT
@@ -32,6 +34,9 @@ from ipc.bus import ControlServer, EventPublisher, Incoming
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
     ActivateVoice,
+    AnimateEnd,
+    AnimateOpen,
+    AnimateSpeech,
     AudioChunk,
     AudioStreamClose,
     AudioStreamOpen,
@@ -41,9 +46,11 @@ from ipc.messages import (
     DeleteSession,
     DeleteVoice,
     ErrorReply,
+    GenerateAvatar,
     GenerateDone,
     GetHistory,
     GetJob,
+    GetJobResult,
     GetVoice,
     GpuLease,
     GpuRelease,
@@ -54,6 +61,7 @@ from ipc.messages import (
     ListSessions,
     ListVoices,
     Message,
+    PrepareAvatar,
     ProcessStateChanged,
     SampleAccepted,
     SessionDeleted,
@@ -76,7 +84,7 @@ from ipc.paths import control_endpoint, events_endpoint
 log = logging.getLogger(__name__)
 
 COORDINATOR = "coordinator"
-PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, TTS, TRAINER, "gateway")
+PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, TTS, TRAINER, LIPSYNC, "gateway")
 # Messages a worker sends as replies to what the coordinator asked it; anything else from it is a request.
 TRAINER_REPLIES = (SampleAccepted, JobProgress, TrainedVoice, ErrorReply)
 
@@ -111,8 +119,12 @@ class Coordinator:
         voices = VoiceStore(conn, self._config.paths.data_dir / "voices")
         self._voices = VoiceRouter(voices)
         self._speech_out = SpeechOutRouter(self._config, self._server, self._programs, self._voices)
+        self._face = FaceRouter(self._config, self._server, self._programs)
         leases = GpuLeases(self._config, self._supervisor)
-        self._training = TrainingRouter(self._config, self._server, self._programs, JobStore(conn), voices, leases)
+        jobs = JobStore(conn)
+        self._avatars = AvatarRouter(self._config, self._server, self._programs, jobs, self._voices)
+        self._avatars.recover()  # before training's: it would hand a queued video job to the trainer
+        self._training = TrainingRouter(self._config, self._server, self._programs, jobs, voices, leases)
         self._training.recover()
         await self._sync_with_supervisor()
         self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
@@ -127,6 +139,7 @@ class Coordinator:
         for task in [*workers, *self._tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._avatars.close()
         self._server.close()
         self._events.close()
         ctx.term()
@@ -181,6 +194,11 @@ class Coordinator:
             case CancelTurn():
                 self._spawn(self._chat.cancel(message.turn_id))
                 await self._speech_out.cancel(message.turn_id)
+                await self._face.cancel(message.turn_id)
+            case AnimateOpen():
+                await self._face.open(incoming.peer, request_id, message)
+            case AnimateSpeech() | AnimateEnd():
+                await self._face.speech(message, incoming.packet.payload)
             case SpeakOpen():
                 await self._speech_out.open(incoming.peer, request_id, message)
             case SpeakText() | SpeakEnd():
@@ -189,8 +207,16 @@ class Coordinator:
                 await self._server.send(incoming.peer, self._voices.answer(message), request_id)
             case TrainVoiceRequest():
                 self._spawn(self._training.train(incoming.peer, request_id, message, incoming.packet.payload))
+            case CancelJob() if self._avatars.owns(message.job_id):
+                await self._avatars.cancel(incoming.peer, request_id, message)
             case CancelJob():
                 await self._training.cancel(incoming.peer, request_id, message)
+            case GenerateAvatar():
+                self._spawn(self._avatars.generate(incoming.peer, request_id, message, incoming.packet.payload))
+            case PrepareAvatar():
+                self._spawn(self._avatars.prepare(incoming.peer, request_id, message, incoming.packet.payload))
+            case GetJobResult():
+                self._spawn(self._avatars.result(incoming.peer, request_id, message))
             case GetJob():
                 await self._server.send(incoming.peer, self._training.detail(message), request_id)
             case GpuLease() | GpuRelease():
@@ -222,10 +248,16 @@ class Coordinator:
                 await self._speech_in.stream_event(request_id, message)
             case "stt-batch":
                 await self._speech_in.file_result(request_id, message)
+            case "tts" if self._avatars.speaking(request_id):
+                self._avatars.speech_event(request_id, message)
             case "tts":
                 await self._speech_out.worker_event(request_id, message)
             case "trainer" if isinstance(message, TRAINER_REPLIES):
                 await self._training.worker_event(request_id, message)
+            case "lipsync" if self._face.streaming(request_id):
+                await self._face.worker_event(request_id, message)
+            case "lipsync" if self._avatars.asked(request_id):
+                await self._avatars.worker_event(request_id, message)
             case _:
                 return False
         return True
@@ -261,7 +293,9 @@ class Coordinator:
             self._chat.program_down(event.program, code, why)
             self._spawn(self._speech_in.program_down(event.program, code, why))
             self._spawn(self._speech_out.program_down(event.program, code, why))
+            self._spawn(self._face.program_down(event.program, code, why))
             self._spawn(self._training.program_down(event.program, code, why))
+            self._spawn(self._avatars.program_down(event.program, code, why))
 
     async def _watchdog(self) -> None:
         interval = self._config.supervision.heartbeat_interval_s
@@ -271,7 +305,7 @@ class Coordinator:
             for name in self._programs.hung(time.monotonic(), timeout):
                 log.error("%s sent no heartbeat for %.1f s: killing it so supervisord restarts it", name, timeout)
                 self._chat.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
-                for router in (self._speech_in, self._speech_out, self._training):
+                for router in (self._speech_in, self._speech_out, self._face, self._training, self._avatars):
                     await router.program_down(name, f"{name}-worker-hung", f"the {name} worker stopped responding")
                 try:
                     await self._supervisor.asignal(name, "KILL")

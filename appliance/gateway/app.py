@@ -12,7 +12,7 @@ from appliance.gateway.errors import install_error_handlers
 from appliance.gateway.limits import BodyLimit
 from appliance.gateway.link import CoordinatorLink
 from appliance.gateway.mic import MicRing
-from appliance.gateway.routes import chat, health, jobs, sessions, speak, transcribe, voices
+from appliance.gateway.routes import avatars, chat, health, jobs, sessions, speak, transcribe, voices
 from ipc.rings import RingReader
 
 DESCRIPTION = """Mynah's front door. Errors are JSON `{code, message}`; the codes are listed in docs/errors.md."""
@@ -37,8 +37,11 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
     install_error_handlers(app)
     # Multipart framing adds a little to the file itself.
     uploads = {"/api/transcribe": config.stt.limits.max_upload_bytes, "/train-voice": config.trainer.max_upload_bytes}
+    # An avatar video's upload is an image, an audio file (as large as a voice sample), or both.
+    uploads["/api/avatars"] = config.lipsync.max_upload_bytes
+    uploads["/generate-avatar"] = config.lipsync.max_upload_bytes + config.trainer.max_upload_bytes
     per_path = {path: limit + 64 * 1024 for path, limit in uploads.items()}
     app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path=per_path)
-    for module in (chat, health, sessions, transcribe, speak, voices, jobs):
+    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars):
         app.include_router(module.router)
     return app

@@ -97,6 +97,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_by_status ON jobs(status, created_at);
     """,
+    # 3: the file a finished job made (a generated video: <data_dir>/jobs/<id>/avatar.mp4) and its media type.
+    """
+    ALTER TABLE jobs ADD COLUMN result_path TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN result_type TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -1,4 +1,4 @@
-"""The job store: long batch jobs (voice training) and every progress event they reported, in order.
+"""The job store: long batch jobs (voice training, generated videos) and every progress event they reported, in order.
 
 Events are numbered per job, so a client that lost its event stream asks for those after the last it saw and
 misses nothing. A job ends once: done, failed or cancelled; later reports for it are ignored.
@@ -31,6 +31,8 @@ class JobRecord:
     voice_id: str | None
     created_at: float
     updated_at: float
+    result_path: str = ""  # the file a finished job made, if it makes one
+    result_type: str = ""  # its media type
 
     @property
     def ended(self) -> bool:
@@ -52,7 +54,7 @@ class JobStore:
         self._conn = conn
         self._clock = clock
 
-    def create(self, kind: str, params: dict[str, Any]) -> JobRecord:
+    def create(self, kind: str, params: dict[str, Any], detail: str = "waiting for the trainer") -> JobRecord:
         job_id = new_id()
         now = self._clock()
         with transaction(self._conn):
@@ -60,7 +62,7 @@ class JobStore:
                 "INSERT INTO jobs (id, kind, status, params, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?, ?)",
                 (job_id, kind, json.dumps(params), now, now),
             )
-            self._append(job_id, "queued", "", 0.0, "waiting for the trainer", now)
+            self._append(job_id, "queued", "", 0.0, detail, now)
         return self.get(job_id)
 
     def get(self, job_id: str) -> JobRecord:
@@ -70,7 +72,8 @@ class JobStore:
         return JobRecord(job_id=row["id"], kind=row["kind"], status=row["status"], step=row["step"],
                          progress=row["progress"], params=json.loads(row["params"]), error_code=row["error_code"],
                          error_message=row["error_message"], voice_id=row["voice_id"], created_at=row["created_at"],
-                         updated_at=row["updated_at"])  # fmt: skip
+                         updated_at=row["updated_at"], result_path=row["result_path"],
+                         result_type=row["result_type"])  # fmt: skip
 
     def events(self, job_id: str, after: int = -1) -> list[EventRecord]:
         rows = self._conn.execute(
@@ -83,8 +86,9 @@ class JobStore:
         """Record a step's progress; False (nothing stored) when the job has already ended."""
         return self._update(job_id, "running", "progress", step, progress, detail)
 
-    def finish(self, job_id: str, voice_id: str | None, detail: str) -> bool:
-        return self._update(job_id, "done", "done", None, 1.0, detail, voice_id=voice_id)
+    def finish(self, job_id: str, voice_id: str | None, detail: str, *, result: tuple[str, str] | None = None) -> bool:
+        """The job is done; `result` is the (path, media type) of the file it made, when it makes one."""
+        return self._update(job_id, "done", "done", None, 1.0, detail, voice_id=voice_id, result=result)
 
     def fail(self, job_id: str, code: str, message: str) -> bool:
         status = "cancelled" if code == "cancelled" else "failed"
@@ -106,6 +110,7 @@ class JobStore:
         voice_id: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        result: tuple[str, str] | None = None,
     ) -> bool:
         now = self._clock()
         with transaction(self._conn):
@@ -119,6 +124,8 @@ class JobStore:
                 " error_code = COALESCE(?, error_code), error_message = COALESCE(?, error_message) WHERE id = ?",
                 (status, step, progress, now, voice_id, error_code, error_message, job_id),
             )
+            if result is not None:
+                self._conn.execute("UPDATE jobs SET result_path = ?, result_type = ? WHERE id = ?", (*result, job_id))
             self._append(job_id, kind, step, progress, detail, now)
         return True
 

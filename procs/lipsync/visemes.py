@@ -25,6 +25,8 @@ FRAME_SAMPLES = OUTPUT_RATE // FPS  # 1600: a frame's tag is the sample index of
 ANTICIPATION_S = 0.04
 REACH_S = 0.06  # how far (time constant) a phoneme's pull reaches beyond its span
 MAX_STEP = 0.3  # of a parameter's range, per frame
+# The opening moves less: no frame jumps by more than a fifth of the way from shut to wide open.
+OPENING_STEP = 0.2
 BILABIAL_DOMINANCE = 4.0
 
 
@@ -43,7 +45,7 @@ class MouthShape:
 
 class Viseme(enum.Enum):
     REST = MouthShape()
-    LIPS_TOGETHER = MouthShape(opening=0.0, width=0.5)  # m b p
+    LIPS_TOGETHER = MouthShape(opening=0.0, width=0.55)  # m b p: pressed (a value of its own: equal values alias)
     LIP_TEETH = MouthShape(opening=0.12, width=0.55, teeth=1.0)  # f v
     TONGUE_TEETH = MouthShape(opening=0.2, width=0.55, tongue=1.0)  # th
     TONGUE_UP = MouthShape(opening=0.3, width=0.55, tongue=0.6)  # l
@@ -98,12 +100,14 @@ def mouth_track(spans: Sequence[Span], first_frame: int, frames: int) -> list[Mo
     timed = [(s, viseme_of(s.phoneme).value) for s in spans if s.end_sample > s.start_sample]
     times = [_frame_time_s(first_frame + k) for k in range(frames)]
     shapes = [_blend(timed, at_s) for at_s in times]
-    shut = [any(_inside(span, at_s) for span, _ in timed if _bilabial(span)) for at_s in times]
+    # Shut while the bilabial sounds: on the frames whose own moment (not anticipated) falls inside it.
+    sounding = [at_s - ANTICIPATION_S for at_s in times]
+    shut = [any(_inside(span, at_s) for span, _ in timed if _bilabial(span)) for at_s in sounding]
     window = (first_frame * FRAME_SAMPLES, (first_frame + frames) * FRAME_SAMPLES)
     for span, _ in timed:  # a bilabial shorter than a frame still shuts the lips on the frame nearest its middle
         if _bilabial(span) and span.end_sample > window[0] and span.start_sample < window[1]:
             middle_s = (span.start_sample + span.end_sample) / 2 / OUTPUT_RATE
-            shut[min(range(frames), key=lambda k: abs(times[k] - middle_s))] = True
+            shut[min(range(frames), key=lambda k: abs(sounding[k] - middle_s))] = True
     openings = _ramped([0.0 if closed else shape.opening for shape, closed in zip(shapes, shut, strict=True)])
     return _limit_steps(
         [MouthShape(opening, *shape.as_tuple()[1:]) for opening, shape in zip(openings, shapes, strict=True)]
@@ -142,12 +146,12 @@ def _blend(timed: Sequence[tuple[Span, MouthShape]], at_s: float) -> MouthShape:
 
 
 def _ramped(openings: list[float]) -> list[float]:
-    """The min-plus filter: out[k] = min over j of openings[j] + MAX_STEP * |k - j|, in two linear passes."""
+    """The min-plus filter: out[k] = min over j of openings[j] + OPENING_STEP * |k - j|, in two linear passes."""
     out = list(openings)
     for k in range(1, len(out)):
-        out[k] = min(out[k], out[k - 1] + MAX_STEP)
+        out[k] = min(out[k], out[k - 1] + OPENING_STEP)
     for k in range(len(out) - 2, -1, -1):
-        out[k] = min(out[k], out[k + 1] + MAX_STEP)
+        out[k] = min(out[k], out[k + 1] + OPENING_STEP)
     return out
 
 

@@ -8,6 +8,7 @@ endpointing never waits for Whisper.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 
@@ -28,6 +29,7 @@ from ipc.messages import (
     TranscribeFile,
     TranscriptResult,
     TranscriptSegment,
+    TranscriptWord,
 )
 from ipc.rings import RingReader
 from procs.common.priority import worker_threads
@@ -169,9 +171,8 @@ class SttService:
             decoded = await loop.run_in_executor(self._decoder, decode_audio, bytes(payload[0]), self._config.limits)
             audio = enhance(decoded.samples, self._config.enhance)
             started = time.monotonic()
-            transcript = await asyncio.get_running_loop().run_in_executor(
-                self._decoder, self._backend.transcribe, audio
-            )
+            decode = functools.partial(self._backend.transcribe, audio, word_timestamps=request.word_timestamps)
+            transcript = await asyncio.get_running_loop().run_in_executor(self._decoder, decode)
         except SttError as err:
             return ErrorReply(err.code, err.message)
         finished = time.monotonic()
@@ -192,4 +193,5 @@ def _silence(seconds: float) -> Audio:
 
 def _result(transcript: Transcript, duration_s: float, timings: SttTimings) -> TranscriptResult:
     segments = tuple(TranscriptSegment(s.start, s.end, s.text) for s in transcript.segments)
-    return TranscriptResult(transcript.text.strip(), transcript.language, duration_s, segments, timings)
+    words = tuple(TranscriptWord(w.start, w.end, w.word, w.probability) for w in transcript.words)
+    return TranscriptResult(transcript.text.strip(), transcript.language, duration_s, segments, timings, words)

@@ -17,7 +17,7 @@ def test_up_prints_the_url_with_every_program_ready(appliance: Appliance) -> Non
     status = appliance.status()
     assert status["status"] == "ok"
     programs = {p["name"]: p for p in status["programs"]}
-    assert set(programs) == {"coordinator", "llm", "stt", "stt-batch", "tts", "trainer", "gateway"}
+    assert set(programs) == {"coordinator", "llm", "stt", "stt-batch", "tts", "trainer", "lipsync", "gateway"}
     assert all(p["ready"] and p["state"] == "RUNNING" and p["pid"] > 0 for p in programs.values())
     assert programs["llm"]["backend"] == "embedded"
     assert programs["llm"]["model"].startswith("smollm2")
@@ -40,6 +40,7 @@ def test_health_says_ok_and_lists_each_program(appliance: Appliance) -> None:
         "stt-batch",
         "tts",
         "trainer",
+        "lipsync",
         "gateway",
     }
     assert all("drops" in p and p["ready"] for p in body["programs"])

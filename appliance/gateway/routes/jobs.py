@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from appliance.gateway.deps import Config, Link
 from appliance.gateway.errors import ApiError
 from appliance.gateway.link import CoordinatorLink
+from appliance.gateway.routes.avatars import fetch_result
 from appliance.gateway.schemas import ApiErrorOut, JobEventOut, JobOut, JobStartedOut
 from ipc.messages import CancelJob, ErrorReply, GetJob, JobAccepted, JobCancelRequested, JobDetail, TrainVoiceRequest
 
@@ -94,6 +95,21 @@ def job_out(detail: JobDetail) -> JobOut:
 @router.get("/api/jobs/{job_id}", response_model=JobOut, responses={404: {"model": ApiErrorOut}}, summary="A job")
 async def get_job(job_id: str, link: Link) -> JobOut:
     return job_out(await job_detail(link, job_id, events_after=-1))
+
+
+@router.get(
+    "/api/jobs/{job_id}/result",
+    response_class=Response,
+    responses={
+        200: {"content": {"video/mp4": {}}, "description": "The file the job made (a generate-avatar job's MP4)"},
+        404: {"model": ApiErrorOut, "description": "job-not-found, job-no-result"},
+        409: {"model": ApiErrorOut, "description": "job-not-done (still running), job-failed"},
+    },
+    summary="The file a finished job made",
+)
+async def job_result(job_id: str, link: Link) -> Response:
+    data, media_type = await fetch_result(link, job_id)
+    return Response(data, media_type=media_type)
 
 
 @router.post("/api/jobs/{job_id}/cancel", response_model=JobOut, responses={404: {"model": ApiErrorOut}},

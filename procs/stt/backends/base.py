@@ -26,11 +26,20 @@ class Segment:
 
 
 @dataclass(frozen=True, slots=True)
+class Word:
+    start: float  # seconds from the start of the audio given to transcribe()
+    end: float
+    word: str  # as the model wrote it: may carry a leading space and punctuation
+    probability: float
+
+
+@dataclass(frozen=True, slots=True)
 class Transcript:
     text: str
     language: str
     segments: tuple[Segment, ...]
     duration_s: float
+    words: tuple[Word, ...] = ()  # only when transcribe() was asked for word_timestamps
 
 
 class SttBackend(Protocol):
@@ -43,6 +52,7 @@ class SttBackend(Protocol):
         """Load the model (blocking; the worker calls it in a thread). Raises SttError."""
         ...
 
-    def transcribe(self, audio: Audio, *, prompt: str | None = None) -> Transcript:
-        """Transcribe one piece of audio (blocking). `prompt` is earlier text that conditions the decoder."""
+    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False) -> Transcript:
+        """Transcribe one piece of audio (blocking). `prompt` is earlier text that conditions the decoder;
+        `word_timestamps` also times each word (Transcript.words)."""
         ...

@@ -19,7 +19,7 @@ import numpy as np
 from faster_whisper import WhisperModel  # type: ignore[import-untyped, unused-ignore]
 
 from appliance.config import SttProfile
-from procs.stt.backends.base import SAMPLE_RATE, Audio, Segment, SttError, Transcript
+from procs.stt.backends.base import SAMPLE_RATE, Audio, Segment, SttError, Transcript, Word
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class FasterWhisperBackend:
         log.info("loaded %s on %s (%s, cpu_threads=%d)", profile.model, profile.device, profile.compute_type,
                  profile.cpu_threads)  # fmt: skip
 
-    def transcribe(self, audio: Audio, *, prompt: str | None = None) -> Transcript:
+    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False) -> Transcript:
         if self._whisper is None:
             raise SttError("stt-not-loaded", f"{self.model} is not loaded: call load() first")
         samples = np.asarray(audio, dtype=np.float32)
@@ -79,15 +79,17 @@ class FasterWhisperBackend:
             pieces, info = self._whisper.transcribe(
                 samples, language=self._language, beam_size=self._beam_size, temperature=0.0,
                 condition_on_previous_text=False, initial_prompt=prompt or None, without_timestamps=False,
-                vad_filter=False,
+                vad_filter=False, word_timestamps=word_timestamps,
             )  # fmt: skip
             # The generator is lazy: decoding happens here, so failures surface inside this try.
-            decoded = [_segment(piece, duration) for piece in pieces]
+            pieces = list(pieces)
         except (RuntimeError, ValueError) as err:
             raise SttError("stt-failed", f"{self.model} failed on {duration:.2f} s of audio: {err}") from err
-        segments = tuple(s for s in decoded if s is not None)
+        segments = tuple(s for piece in pieces if (s := _segment(piece, duration)) is not None)
+        words = tuple(w for piece in pieces for raw in (piece.words or ()) if (w := _word(raw, duration)) is not None)
         text = " ".join(s.text for s in segments)
-        return Transcript(text=text, language=str(info.language), segments=segments, duration_s=duration)
+        return Transcript(text=text, language=str(info.language), segments=segments, duration_s=duration,
+                          words=words)  # fmt: skip
 
 
 def _segment(piece: Any, duration: float) -> Segment | None:
@@ -101,6 +103,14 @@ def _segment(piece: Any, duration: float) -> Segment | None:
     if not text or start >= duration:
         return None
     return Segment(start=min(start, end), end=end, text=text)
+
+
+def _word(raw: Any, duration: float) -> Word | None:
+    """A faster-whisper word as ours, clamped to the audio like segments are; None for one past its end."""
+    start, end = float(raw.start), min(float(raw.end), duration)
+    if not str(raw.word).strip() or start >= duration:
+        return None
+    return Word(start=min(start, end), end=end, word=str(raw.word), probability=float(raw.probability))
 
 
 def _no_cuda_message(profile: SttProfile, detail: str) -> str:

@@ -1,0 +1,1 @@
+"""Lip-sync backends: one module per renderer."""
