@@ -14,7 +14,7 @@ from procs.lipsync.visemes import MouthShape
 
 F32 = npt.NDArray[np.float32]
 UPPER_TEETH = 0.085  # most of the upper incisors a wide-open mouth shows, in mouth widths
-LOWER_TEETH = 0.035
+LOWER_TEETH = 0.028
 SUBPIXEL = 4  # fillPoly's fractional bits
 
 
@@ -70,7 +70,7 @@ def paint_interior(
     teeth_shade = (0.72 + 0.28 * (1.0 - r**2)) * (0.8 + 0.2 * np.clip((ys - top) / 3.0, 0.0, 1.0))
     edge = np.clip((top + upper_height - ys) / 1.5, 0.0, 1.0)  # the biting edge a touch darker
     teeth_rgb = np.asarray(teeth, np.float32)
-    colour = np.where(on_lower[..., None], teeth_rgb * (0.75 * (1.0 - 0.3 * r**2))[None, :, None], colour)
+    colour = np.where(on_lower[..., None], teeth_rgb * (0.82 * (1.0 - 0.35 * r**2))[None, :, None], colour)
     region = crop[y0:y1, x0:x1].astype(np.float32)
     if picture_teeth > 0:
         alpha = np.where(on_upper[..., None], 0.0, alpha)

@@ -40,6 +40,7 @@ Vec = npt.NDArray[np.float64]
 F32 = npt.NDArray[np.float32]
 
 JAW_RANGE = 0.34  # the lips' extra gap at full opening, in mouth widths (about 1.7 cm on a 5 cm mouth)
+CHIN_FOLLOW = 0.75  # the chin drops less than the lower lip: the jaw turns about its hinge
 WIDE_SPREAD = 0.07  # each corner outward at full "ee"
 ROUND_PULL = 0.16  # each corner inward at full "oo"
 POUT = 0.03
@@ -247,7 +248,7 @@ def _mouth_motions(
 
     jaw_v = np.where(lower_lip, 0.3 + 0.7 * middle, 0.0)
     jaw_v = np.where(corners, 0.3, jaw_v)
-    jaw_v = np.where(below, chin_follow, jaw_v) * JAW_RANGE
+    jaw_v = np.where(below, CHIN_FOLLOW * chin_follow, jaw_v) * JAW_RANGE
 
     # Close: each lip travels half the gap in its column, the outer edge a little less (the lips roll).
     half = 0.5 * gap(x)
@@ -401,7 +402,7 @@ def rotation(angle: float) -> tuple[float, float, float, float]:
     return c, -s, s, c
 
 
-RIG_VERSION = 3
+RIG_VERSION = 4
 
 
 def save_rig(rig: Rig, path: Path) -> None:
