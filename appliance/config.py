@@ -251,6 +251,57 @@ class SupervisionConfig(_Section):
         return value
 
 
+class LoggingConfig(_Section):
+    # json: one object per line (time, level, program, logger, message, session_id/turn_id when known), for
+    # supervisord's files and journald; `mynah logs` pretty-prints them. text: plain lines, for a developer.
+    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class RetentionConfig(_Section):
+    """What the coordinator's janitor keeps (appliance/coordinator/janitor.py). 0 days or 0 MiB: no limit."""
+
+    conversations_days: float = Field(0.0, ge=0)  # sessions untouched for longer are deleted
+    job_results_days: float = Field(30.0, ge=0)  # finished jobs' folders (generated videos, stored audio)
+    disk_quota_mib: int = Field(0, ge=0)  # the data directory's ceiling: oldest job results go first
+    temp_max_age_s: float = Field(3600.0, ge=60)  # orphaned .partial/.tmp files, staging and unclaimed folders
+    interval_s: float = Field(600.0, ge=10)  # the janitor runs at start-up and then this often
+
+
+class SecurityConfig(_Section):
+    """LAN security (docs/architecture.md, "LAN security"): HTTPS, pairing and device tokens, CORS."""
+
+    # "auto": HTTPS whenever gateway.host is not a loopback address; "on"/"off" force it.
+    tls: Literal["auto", "on", "off"] = "auto"
+    # How long the one-time pairing code that `mynah up` prints stays valid.
+    pairing_code_ttl_s: float = Field(600.0, ge=30.0)
+    # Wrong pairing codes allowed per minute, from each client address and from all of them together.
+    pairing_attempts_per_minute: int = Field(5, ge=1, le=100)
+    # Off only for a trusted bench or a box behind its own auth proxy: every route is then open.
+    require_token: bool = True
+    # Origins (scheme://host:port) allowed to call the API from a browser; empty: the appliance's own origins.
+    cors_origins: tuple[str, ...] = ()
+
+
+class ResourcesConfig(_Section):
+    """The residency planner's budget and policy (docs/architecture.md, "Resources"). Unset budgets are measured:
+    the GPU through NVML (its total less what other processes hold), RAM through psutil (total less `reserve_ram_mib`
+    for the system and Mynah's own programs), cores from the OS."""
+
+    gpu_mib: float | None = Field(None, ge=0)
+    ram_mib: float | None = Field(None, gt=0)
+    cpu_cores: float | None = Field(None, gt=0)
+    reserve_ram_mib: float = Field(1024.0, ge=0)
+    max_sessions: int = Field(3, ge=1, le=16)
+    # What one live session adds while it talks (estimates, docs/architecture.md): stream buffers and rings,
+    # the LLM's per-session KV state; VAD, partial decodes, synthesis and 30 fps rendering shared out per turn.
+    session_ram_mib: float = Field(100.0, ge=0)
+    session_cpu_cores: float = Field(0.6, ge=0)
+    session_vram_mib: float = Field(0.0, ge=0)
+    # Unload a model unused for this long (its program is stopped); unset: only when something must fit.
+    idle_unload_s: float | None = Field(None, gt=0)
+
+
 class MynahConfig(_Section):
     paths: PathsConfig = PathsConfig()
     gateway: GatewayConfig = GatewayConfig()
@@ -260,6 +311,10 @@ class MynahConfig(_Section):
     trainer: TrainerConfig = TrainerConfig()
     lipsync: LipsyncConfig = LipsyncConfig()
     supervision: SupervisionConfig = SupervisionConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+    security: SecurityConfig = SecurityConfig()
+    logging: LoggingConfig = LoggingConfig()
+    retention: RetentionConfig = RetentionConfig()
     # Where this configuration was read from; set by load_config, never by the file itself.
     source: Path | None = None
 

@@ -87,8 +87,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {f"{key}_p50": median(rows, key) for key in keys}
 
 
-def run(url: str, runs: int) -> dict[str, Any]:
-    with httpx.Client(base_url=url, timeout=120) as http:
+def run(url: str, runs: int, token: str = "") -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=url, timeout=120, headers=headers) as http:
         health = http.get("/health").json()
         llm = next(p for p in health["programs"] if p["name"] == "llm")
         # The appliance's first turn evaluates the whole prompt frame; after that the frame's KV state is
@@ -147,12 +148,16 @@ def _cpu_name() -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", help="measure a running appliance instead of starting one")
+    parser.add_argument("--token", default="", help="a paired device's token for --url (POST /api/pair)")
     parser.add_argument("--runs", type=int, default=5, help="conversations to time (default 5)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
     appliance = None if args.url else start_appliance()
     try:
-        result = run(args.url if appliance is None else appliance.url, args.runs)
+        if appliance is None:
+            result = run(args.url, args.runs, args.token)
+        else:
+            result = run(appliance.url, args.runs, appliance.token)
     finally:
         if appliance is not None:
             stop_appliance(appliance)

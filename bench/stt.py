@@ -47,7 +47,7 @@ def live_profile(profile: str, sentences: int) -> dict[str, Any]:
         for index, text in enumerate(SENTENCES[:sentences]):
             voice = VOICES[index % len(VOICES)]
             clip = pad(synthesize(text, voice), 0.8, 1.2)
-            result = asyncio.run(stream_audio(appliance.url, clip.samples, settle_s=2.0))
+            result = asyncio.run(stream_audio(appliance.url, clip.samples, settle_s=2.0, token=appliance.token))
             finals = result.of("final")
             ends = [v for v in result.of("vad") if v["kind"] == "end"]
             latency = end_of_speech_latency(result, clip.speech_end_s)

@@ -77,11 +77,11 @@ def first_audio_and_rtf(backend: TtsBackend, runs: int) -> dict[str, Any]:
     }
 
 
-def through_the_appliance(url: str, runs: int) -> dict[str, Any]:
+def through_the_appliance(url: str, runs: int, token: str) -> dict[str, Any]:
     """First PCM byte and whole answer through POST /api/speak (format pcm), as a client sees them."""
     firsts: list[float] = []
     totals: list[float] = []
-    with httpx.Client(base_url=url, timeout=60) as client:
+    with httpx.Client(base_url=url, timeout=60, headers={"Authorization": f"Bearer {token}"}) as client:
         for _ in range(runs):
             for clause in FIRST_CLAUSES:
                 started = time.perf_counter()
@@ -161,7 +161,7 @@ def main() -> int:
         appliance = start_appliance()
         try:
             report["backends"]["piper (appliance, POST /api/speak pcm)"] = through_the_appliance(
-                appliance.url, args.runs
+                appliance.url, args.runs, appliance.token
             )
         finally:
             stop_appliance(appliance)

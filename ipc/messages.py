@@ -187,6 +187,7 @@ class ProgramStatus(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     model: str = ""
     drops: dict[str, int] = {}
     detail: str = ""
+    restarts_last_hour: int = 0
 
 
 class HealthQuery(Message, frozen=True):
@@ -196,6 +197,7 @@ class HealthQuery(Message, frozen=True):
 class HealthReport(Message, frozen=True):
     status: str
     programs: tuple[ProgramStatus, ...]
+    problems: tuple[str, ...] = ()  # what is wrong beyond the programs (e.g. the data directory is over quota)
 
 
 class SessionSummary(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -604,7 +606,8 @@ class JobDetail(Message, frozen=True):
 
 
 class GpuLease(Message, frozen=True):
-    """The trainer asks for the GPU to itself; the coordinator frees it first and answers GpuLeaseGranted."""
+    """The trainer asks for room to train (the GPU on the GPT-SoVITS path, RAM and a core on the embedded one); the
+    coordinator evicts what its residency plan says and answers GpuLeaseGranted. GpuRelease gives it back."""
 
     job_id: str
 
@@ -616,6 +619,29 @@ class GpuLeaseGranted(Message, frozen=True):
 
 class GpuRelease(Message, frozen=True):
     job_id: str
+
+
+class AdmitSession(Message, frozen=True):
+    """Ask for a live-session slot (the voice pipeline, before a live turn's models are needed). The coordinator
+    plans residency for one more session: SessionAdmitted, or ErrorReply `session-refused-budget`."""
+
+    session_id: str
+
+
+class SessionAdmitted(Message, frozen=True):
+    session_id: str
+    sessions: int  # live sessions admitted now, this one included
+    max_sessions: int
+    loading: tuple[str, ...] = ()  # models being loaded for it (their programs report ready when done)
+
+
+class ReleaseSession(Message, frozen=True):
+    session_id: str
+
+
+class SessionReleased(Message, frozen=True):
+    session_id: str
+    sessions: int
 
 
 # --- the face (lipsync) -------------------------------------------------------------------------------------
@@ -772,6 +798,49 @@ class RingSlotRef(Message, frozen=True):
     length: int
 
 
+class StageLatency(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One stage's latency histogram since the coordinator started: `counts[i]` is how many took at most
+    `bounds[i]` seconds (cumulative, Prometheus style); `count` is all of them (the +Inf bucket)."""
+
+    stage: str
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    sum_s: float
+
+
+class ProgramUsage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A program's residency and what its process (with its children) uses; 0 where it is not running."""
+
+    name: str
+    state: str
+    ready: bool
+    pid: int
+    backend: str
+    model: str
+    restarts: int
+    drops: dict[str, int] = {}
+    rss_bytes: int = 0
+    cpu_s: float = 0.0
+    vram_bytes: int = 0
+
+
+class MetricsQuery(Message, frozen=True):
+    """GET /metrics asks the coordinator for what it counts; the gateway renders the Prometheus text."""
+
+
+class MetricsReport(Message, frozen=True):
+    programs: tuple[ProgramUsage, ...]
+    stages: tuple[StageLatency, ...]
+    turns: dict[str, int]  # turns ended since the coordinator started, by outcome
+    gpu_total_bytes: int = 0  # 0: no GPU (or no NVML)
+    gpu_used_bytes: int = 0
+    gpu_unattributed_bytes: int = 0
+    data_bytes: int = -1  # the data directory's size at the janitor's last run; -1: not measured yet
+    data_quota_bytes: int = 0  # 0: no quota
+    janitor_removed: dict[str, int] = {}  # what the janitor removed since the coordinator started, by kind
+
+
 AnyMessage = (
     WorkerHello
     | WorkerReady
@@ -834,6 +903,10 @@ AnyMessage = (
     | GpuLease
     | GpuLeaseGranted
     | GpuRelease
+    | AdmitSession
+    | SessionAdmitted
+    | ReleaseSession
+    | SessionReleased
     | PrepareAvatar
     | AvatarPrepared
     | AnimateOpen
@@ -850,4 +923,6 @@ AnyMessage = (
     | Ping
     | Pong
     | RingSlotRef
+    | MetricsQuery
+    | MetricsReport
 )

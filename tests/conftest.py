@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,8 @@ class Appliance:
     config_path: Path
     url: str
     up_output: str
+    token: str = ""  # a paired device's token (start_appliance pairs with the code `mynah up` printed)
+    ca: Path | None = None  # the appliance's CA certificate when it serves HTTPS
 
     def mynah(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         argv = [sys.executable, "-m", "appliance.cli.main", "--config", str(self.config_path), *args]
@@ -64,8 +68,18 @@ class Appliance:
         found: dict[str, Any] = next(p for p in self.status()["programs"] if p["name"] == name)
         return found
 
-    def client(self, timeout: float = 60) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout)
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    def client(self, timeout: float = 60, *, authenticated: bool = True) -> httpx.Client:
+        headers = self.headers if authenticated else {}
+        verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=str(self.ca)) if self.ca else True
+        return httpx.Client(base_url=self.url, timeout=timeout, headers=headers, verify=verify)
+
+    def pair(self, code: str, device_name: str = "tests") -> httpx.Response:
+        with self.client(authenticated=False) as http:
+            return http.post("/api/pair", json={"code": code, "device_name": device_name})
 
 
 def write_config(home: Path, port: int, extra: str = "", backend: str = "embedded") -> Path:
@@ -100,7 +114,24 @@ def start_appliance(extra: str = "", backend: str = "embedded") -> Appliance:
         logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (home / "log").glob("*.log"))
         appliance.mynah("down", check=False)
         raise AssertionError(f"mynah up failed:\n{appliance.up_output}\n{logs}")
+    _pair(appliance, port)
     return appliance
+
+
+def _pair(appliance: Appliance, port: int) -> None:
+    """Use the appliance as a paired device does: over HTTPS when it serves it, with a token from the code."""
+    from appliance.config import load_config
+    from appliance.security.certs import cert_paths, tls_enabled
+
+    config = load_config(appliance.config_path)
+    if tls_enabled(config):
+        appliance.url = f"https://127.0.0.1:{port}"
+        appliance.ca = cert_paths(config).ca_cert
+    found = re.search(r"pairing code: (\d{6})", appliance.up_output)
+    assert found, f"mynah up printed no pairing code:\n{appliance.up_output}"
+    paired = appliance.pair(found.group(1))
+    assert paired.status_code == 200, paired.text
+    appliance.token = paired.json()["token"]
 
 
 def stop_appliance(appliance: Appliance) -> None:

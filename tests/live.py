@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -45,11 +47,17 @@ async def stream_audio(
     realtime: bool = True,
     settle_s: float = 3.0,
     end: bool = True,
+    token: str = "",
+    ca: Path | None = None,
 ) -> LiveResult:
-    """Send `samples` in `chunk_ms` pieces (paced in real time), then wait `settle_s` for events; then end."""
+    """Send `samples` in `chunk_ms` pieces (paced in real time), then wait `settle_s` for events; then end.
+
+    The first message is the device token (docs/stt.md), as a browser sends it."""
     result = LiveResult()
-    ws_url = url.replace("http://", "ws://") + "/api/transcribe/live"
-    async with websockets.connect(ws_url, max_size=None) as ws:
+    ws_url = url.replace("https://", "wss://").replace("http://", "ws://") + "/api/transcribe/live"
+    tls = ssl.create_default_context(cafile=str(ca)) if ca else None
+    async with websockets.connect(ws_url, max_size=None, ssl=tls) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": token}))
 
         async def receive() -> None:
             async for raw in ws:

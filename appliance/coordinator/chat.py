@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from appliance.config import MynahConfig
+from appliance.coordinator.metrics import TurnMetrics
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
-from appliance.store.conversations import ConversationStore
+from appliance.logs import log_context
+from appliance.store.conversations import ConversationStore, Line
 from appliance.store.db import StoreError
 from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
@@ -50,9 +52,15 @@ class Turn:
 
 class ChatRouter:
     def __init__(
-        self, config: MynahConfig, server: ControlServer, store: ConversationStore, programs: ProgramTable
+        self,
+        config: MynahConfig,
+        server: ControlServer,
+        store: ConversationStore,
+        programs: ProgramTable,
+        metrics: TurnMetrics | None = None,
     ) -> None:
         self._config = config
+        self._metrics = metrics or TurnMetrics()
         self._server = server
         self._store = store
         self._programs = programs
@@ -75,6 +83,11 @@ class ChatRouter:
             return
         turn = Turn(turn_id, session_id, peer, request_id)
         self._turns[turn_id] = turn
+        with log_context(session_id=session_id, turn_id=turn_id):
+            await self._serve(turn, request, context, received)
+
+    async def _serve(self, turn: Turn, request: ChatRequest, context: list[Line], received: float) -> None:
+        peer, request_id, session_id, turn_id = turn.peer, turn.request_id, turn.session_id, turn.turn_id
         try:
             await self._reply(peer, request_id, ChatStarted(session_id, turn_id))
             if not await wait_until_ready(self._programs, LLM, self._config.supervision.worker_wait_s):
@@ -105,6 +118,8 @@ class ChatRouter:
                 if not await self._reply(turn.peer, turn.request_id, ChatToken(message.text)):
                     await self._cancel_worker(turn.turn_id)
                     self._store.fail_turn(turn.turn_id, "client-gone")
+                    self._metrics.chat_turn("client-gone")
+                    log.info("the client went away mid-reply")
                     return
             elif isinstance(message, GenerateDone):
                 stats = message.stats
@@ -117,12 +132,16 @@ class ChatRouter:
                     generated_tokens=stats.generated_tokens,
                 )
                 self._store.finish_turn(turn.turn_id, message.text, _timings_dict(timings))
+                self._metrics.chat_turn("ok", timings)
+                log.info("turn answered: first token %.3f s, total %.3f s", timings.first_token_s, timings.total_s)
                 await self._reply(
                     turn.peer, turn.request_id, ChatReply(turn.session_id, turn.turn_id, message.text, timings)
                 )
                 return
             elif isinstance(message, ErrorReply):
                 self._store.fail_turn(turn.turn_id, message.code)
+                self._metrics.chat_turn("cancelled" if message.code == "cancelled" else "failed")
+                log.info("turn failed: %s (%s)", message.message, message.code)
                 await self._reply(turn.peer, turn.request_id, message)
                 return
 

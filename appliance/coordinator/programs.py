@@ -15,6 +15,7 @@ from ipc.messages import HealthReport, ProgramStatus
 
 # supervisord states in which a process is not (or no longer) serving.
 DOWN_STATES = frozenset({"STOPPED", "STOPPING", "EXITED", "BACKOFF", "FATAL", "UNKNOWN"})
+HOUR_S = 3600.0
 
 
 @dataclass
@@ -31,6 +32,7 @@ class ProgramRecord:
     restarts: int = 0
     run_pid: int = 0  # the pid of the current (or last) RUNNING life; a new one means a restart
     drops: dict[str, int] = field(default_factory=dict)
+    restarted_at: list[float] = field(default_factory=list)  # wall clock of each restart, the last hour's
 
 
 class ProgramTable:
@@ -68,7 +70,9 @@ class ProgramTable:
         elif state == "RUNNING":
             if pid and pid != record.run_pid:
                 # Events queued before the coordinator started replay the current life: same pid, no restart.
-                record.restarts += 1 if record.run_pid else 0
+                if record.run_pid:
+                    record.restarts += 1
+                    record.restarted_at = [t for t in record.restarted_at if now_wall - t < HOUR_S] + [now_wall]
                 record.run_pid, record.started_at = pid, now_wall
             record.pid = pid or record.pid
         elif state in DOWN_STATES:
@@ -129,7 +133,7 @@ class ProgramTable:
         record = self._records.get(name)
         return record is not None and record.ready and record.state == "RUNNING"
 
-    def report(self, now_wall: float) -> HealthReport:
+    def report(self, now_wall: float, problems: tuple[str, ...] = ()) -> HealthReport:
         programs = tuple(
             ProgramStatus(
                 name=r.name,
@@ -142,11 +146,12 @@ class ProgramTable:
                 model=r.model,
                 drops=dict(r.drops),
                 detail=r.detail,
+                restarts_last_hour=sum(1 for t in r.restarted_at if now_wall - t < HOUR_S),
             )
             for r in self._records.values()
         )
-        status = "ok" if all(p.ready for p in programs) else "degraded"
-        return HealthReport(status=status, programs=programs)
+        status = "ok" if all(p.ready for p in programs) and not problems else "degraded"
+        return HealthReport(status=status, programs=programs, problems=problems)
 
 
 async def wait_until_ready(programs: ProgramTable, name: str, timeout_s: float) -> bool:

@@ -17,8 +17,10 @@ from appliance.config import MynahConfig
 from appliance.coordinator.avatars import AvatarRouter
 from appliance.coordinator.chat import LLM, ChatRouter
 from appliance.coordinator.face import LIPSYNC, FaceRouter
+from appliance.coordinator.janitor import Janitor
+from appliance.coordinator.metrics import GpuReader, TurnMetrics, build_report
 from appliance.coordinator.programs import ProgramTable
-from appliance.coordinator.resources import GpuLeases
+from appliance.coordinator.resources import Residency
 from appliance.coordinator.speech_in import BATCH as BATCH_STT
 from appliance.coordinator.speech_in import LIVE as LIVE_STT
 from appliance.coordinator.speech_in import SpeechInRouter
@@ -34,6 +36,7 @@ from ipc.bus import ControlServer, EventPublisher, Incoming
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
     ActivateVoice,
+    AdmitSession,
     AnimateEnd,
     AnimateOpen,
     AnimateSpeech,
@@ -61,8 +64,10 @@ from ipc.messages import (
     ListSessions,
     ListVoices,
     Message,
+    MetricsQuery,
     PrepareAvatar,
     ProcessStateChanged,
+    ReleaseSession,
     SampleAccepted,
     SessionDeleted,
     SessionList,
@@ -95,6 +100,8 @@ class Coordinator:
         self._programs = ProgramTable(PROGRAMS)
         self._supervisor = SupervisorClient(config.paths.runtime_dir)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = TurnMetrics()
+        self._gpu = GpuReader(config.trainer.gpu_index)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -114,23 +121,27 @@ class Coordinator:
         self._server = ControlServer(ctx, control_endpoint(self._config.paths.runtime_dir))
         self._events = EventPublisher(ctx, events_endpoint(self._config.paths.runtime_dir))
         self._store = store
-        self._chat = ChatRouter(self._config, self._server, store, self._programs)
+        self._chat = ChatRouter(self._config, self._server, store, self._programs, self._metrics)
         self._speech_in = SpeechInRouter(self._config, self._server, self._programs)
         voices = VoiceStore(conn, self._config.paths.data_dir / "voices")
         self._voices = VoiceRouter(voices)
         self._speech_out = SpeechOutRouter(self._config, self._server, self._programs, self._voices)
         self._face = FaceRouter(self._config, self._server, self._programs)
-        leases = GpuLeases(self._config, self._supervisor)
+        leases = Residency(self._config, self._supervisor, self._programs)
+        self._residency = leases
         jobs = JobStore(conn)
         self._avatars = AvatarRouter(self._config, self._server, self._programs, jobs, self._voices)
         self._avatars.recover()  # before training's: it would hand a queued video job to the trainer
         self._training = TrainingRouter(self._config, self._server, self._programs, jobs, voices, leases)
         self._training.recover()
+        self._janitor = Janitor(self._config.retention, self._config.paths.data_dir, store, jobs,
+                                self._avatars.busy_ids)  # fmt: skip
         await self._sync_with_supervisor()
         self._programs.adopt_self(COORDINATOR, os.getpid(), time.time())
         workers = [
             loop.create_task(self._receive(), name="receive"),
             loop.create_task(self._watchdog(), name="watchdog"),
+            loop.create_task(self._janitor.forever(), name="janitor"),
         ]
         log.info("coordinator listening on %s", self._server.endpoint)
         await stop.wait()
@@ -140,6 +151,8 @@ class Coordinator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._avatars.close()
+        self._residency.close()
+        self._gpu.close()
         self._server.close()
         self._events.close()
         ctx.term()
@@ -168,6 +181,8 @@ class Coordinator:
         request_id = incoming.packet.request_id
         now = time.monotonic()
         if request_id and not isinstance(message, Heartbeat) and await self._worker_reply(incoming):
+            return
+        if isinstance(message, TrainVoiceRequest | GenerateAvatar | PrepareAvatar) and await self._over_quota(incoming):
             return
         match message:
             case Heartbeat():
@@ -219,6 +234,12 @@ class Coordinator:
                 self._spawn(self._avatars.result(incoming.peer, request_id, message))
             case GetJob():
                 await self._server.send(incoming.peer, self._training.detail(message), request_id)
+            case AdmitSession():
+                self._spawn(self._answer(incoming.peer, request_id, self._residency.admit(message.session_id)))
+            case ReleaseSession():
+                self._spawn(
+                    self._answer(incoming.peer, request_id, self._residency.release_session(message.session_id))
+                )
             case GpuLease() | GpuRelease():
                 self._spawn(self._training.lease(incoming.peer, request_id, message))
             case AudioChunk():
@@ -232,7 +253,14 @@ class Coordinator:
                     self._speech_in.transcribe_file(incoming.peer, request_id, message, incoming.packet.payload)
                 )
             case HealthQuery():
-                await self._server.send(incoming.peer, self._programs.report(time.time()), request_id)
+                problems = tuple(p for p in (self._janitor.problem(),) if p)
+                await self._server.send(incoming.peer, self._programs.report(time.time(), problems), request_id)
+            case MetricsQuery():
+                report = build_report(
+                    self._programs, self._metrics, self._gpu.snapshot(), data_bytes=self._janitor.data_bytes,
+                    data_quota_bytes=self._janitor.quota_bytes, janitor_removed=self._janitor.removed,
+                )  # fmt: skip
+                await self._server.send(incoming.peer, report, request_id)
             case ListSessions() | GetHistory() | DeleteSession():
                 await self._server.send(incoming.peer, self._sessions(message), request_id)
             case _:
@@ -241,6 +269,7 @@ class Coordinator:
     async def _worker_reply(self, incoming: Incoming) -> bool:
         """Route a reply from a worker to the router that asked, by who sent it; True when it was one."""
         message, request_id = incoming.packet.message, incoming.packet.request_id
+        self._metrics.worker_reply(message)
         match incoming.peer.decode(errors="replace"):
             case "llm" if isinstance(message, TokenChunk | GenerateDone | ErrorReply):
                 self._chat.worker_reply(request_id, message)
@@ -260,6 +289,15 @@ class Coordinator:
                 await self._avatars.worker_event(request_id, message)
             case _:
                 return False
+        return True
+
+    async def _over_quota(self, incoming: Incoming) -> bool:
+        """Refuse an upload while the data directory is over its quota (the janitor could not make room)."""
+        if not self._janitor.over_quota or not incoming.packet.payload:
+            return False
+        problem = self._janitor.problem() or "the data directory is over its quota"
+        reply = ErrorReply("disk-quota-exceeded", problem.removeprefix("disk-quota-exceeded: "))
+        await self._server.send(incoming.peer, reply, incoming.packet.request_id)
         return True
 
     def _sessions(self, message: Message) -> Message:
@@ -311,6 +349,9 @@ class Coordinator:
                     await self._supervisor.asignal(name, "KILL")
                 except SupervisorUnavailable as err:
                     log.error("could not kill hung %s: %s", name, err)
+
+    async def _answer(self, peer: bytes, request_id: str, reply: Coroutine[Any, Any, Message]) -> None:
+        await self._server.answer(peer, await reply, request_id)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

@@ -19,7 +19,7 @@ from pathlib import Path, PurePath
 
 from appliance.config import MynahConfig
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
-from appliance.coordinator.resources import GpuLeases
+from appliance.coordinator.resources import Residency
 from appliance.store.db import StoreError
 from appliance.store.jobs import JobRecord, JobStore
 from appliance.store.voices import VoiceFiles, VoiceStore, check_voice_name
@@ -70,7 +70,7 @@ class TrainingRouter:
         programs: ProgramTable,
         jobs: JobStore,
         voices: VoiceStore,
-        leases: GpuLeases,
+        leases: Residency,
     ) -> None:
         self._config = config
         self._server = server

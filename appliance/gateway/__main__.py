@@ -8,12 +8,21 @@ import uvicorn
 
 from appliance.gateway.app import create_app
 from appliance.program import start_program
+from appliance.security.certs import ensure_certificates, tls_enabled
 
 
 def main() -> int:
     config = start_program("gateway")
     app = create_app(config)
-    uvicorn.run(app, host=config.gateway.host, port=config.gateway.port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's own lines go through our handler (JSON like every program's), not its own.
+    certfile = keyfile = None
+    if tls_enabled(config):  # beyond localhost: HTTPS, with the local CA's certificate (made or renewed here)
+        certs = ensure_certificates(config)
+        certfile, keyfile = str(certs.server_cert), str(certs.server_key)
+    uvicorn.run(
+        app, host=config.gateway.host, port=config.gateway.port, log_level="info", access_log=False, log_config=None,
+        ssl_certfile=certfile, ssl_keyfile=keyfile,
+    )  # fmt: skip
     return 0
 
 

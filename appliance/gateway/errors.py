@@ -26,6 +26,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "llm-worker-hung": 503,
     "llm-model-not-found": 503,
     "llm-overloaded": 503,
+    "session-refused-budget": 503,  # the residency plan has no room for another live session
     "chat-timeout": 504,
     "audio-too-large": 413,
     "audio-empty": 422,
@@ -68,6 +69,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "trainer-unreachable": 503,
     "trainer-worker-crashed": 503,
     "trainer-worker-hung": 503,
+    "disk-quota-exceeded": 507,
+    "metrics-local-only": 403,
 }
 
 

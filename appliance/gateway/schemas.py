@@ -51,9 +51,17 @@ class ProgramOut(_Schema):
     detail: str = Field(description="Why the program is not ready, when known")
 
 
+class HealthSummary(_Schema):
+    ready: int = Field(description="Programs ready")
+    total: int = Field(description="Programs known")
+    restarts_last_hour: int = Field(description="Restarts of any program in the last hour")
+    problem: str = Field(description="The worst problem in one line; empty when there is none")
+
+
 class HealthOut(_Schema):
     status: Literal["ok", "degraded", "down"]
     programs: list[ProgramOut]
+    summary: HealthSummary
 
 
 class SessionOut(_Schema):

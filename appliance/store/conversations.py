@@ -104,6 +104,16 @@ class ConversationStore:
         )
         return cur.rowcount
 
+    def idle_sessions(self, before: float) -> list[str]:
+        """Sessions untouched since `before` (wall clock) with no turn still running: the janitor's to delete."""
+        rows = self._conn.execute(
+            "SELECT id FROM sessions s WHERE updated_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM turns t WHERE t.session_id = s.id AND t.status = 'running')"
+            " ORDER BY updated_at",
+            (before,),
+        ).fetchall()
+        return [str(r["id"]) for r in rows]
+
     def history(self, session_id: str) -> list[Line]:
         self.require(session_id)
         rows = self._conn.execute(

@@ -102,6 +102,17 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN result_path TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN result_type TEXT NOT NULL DEFAULT '';
     """,
+    # 4: paired devices (appliance/store/devices.py): only each token's sha256 is kept.
+    """
+    CREATE TABLE devices (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL,
+        last_seen_at REAL,
+        revoked_at REAL
+    );
+    """,
 )
 
 
@@ -142,9 +153,13 @@ def migrate(conn: sqlite3.Connection) -> int:
             f"the database is at schema {version}, this Mynah knows up to {len(MIGRATIONS)}: upgrade Mynah",
         )
     for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-        log.info("migrating the database to schema %s", number)
         conn.execute("BEGIN IMMEDIATE")
         try:
+            # The coordinator and the gateway (devices) both open the database: the other may have won.
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) >= number:
+                conn.execute("COMMIT")
+                continue
+            log.info("migrating the database to schema %s", number)
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)

@@ -37,7 +37,8 @@ def program_environment(config: MynahConfig) -> dict[str, str]:
     return env
 
 
-def render(config: MynahConfig, python: str = sys.executable) -> str:
+def render(config: MynahConfig, python: str = sys.executable, *, syslog: bool = False) -> str:
+    """`syslog`: also send every program's output to syslog (journald under systemd), tagged with its name."""
     paths = config.paths
     environment = ",".join(f"{k}={_quote(v)}" for k, v in program_environment(config).items())
     return Template(TEMPLATE.read_text(encoding="utf-8")).substitute(
@@ -47,10 +48,11 @@ def render(config: MynahConfig, python: str = sys.executable) -> str:
         python=python,
         tag=runtime_tag(paths.runtime_dir),
         environment=environment,
+        syslog="true" if syslog else "false",
     )
 
 
-def write(config: MynahConfig) -> Path:
+def write(config: MynahConfig, *, syslog: bool = False) -> Path:
     target = config.paths.runtime_dir / "supervisord.conf"
-    target.write_text(render(config), encoding="utf-8")
+    target.write_text(render(config, syslog=syslog), encoding="utf-8")
     return target

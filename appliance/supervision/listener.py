@@ -60,7 +60,7 @@ def serve(stdin: TextIO, stdout: TextIO, sock: zmq.Socket[bytes]) -> None:
 
 
 def main() -> int:
-    config = start_program("events")
+    config = start_program("events", log_stream=sys.stderr)
     ctx = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)

@@ -6,6 +6,7 @@ import logging
 import time
 
 from appliance.config import LlmConfig
+from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
 from ipc.messages import CancelTurn, ErrorReply, GenerateDone, GenerateRequest, GenerationStats, TokenChunk
@@ -60,7 +61,8 @@ class LlmService:
             user_text=request.user_text,
             max_tokens=min(request.max_tokens, self._config.reply.max_tokens),
         )
-        await self._generate(request.turn_id, prompt, reply)
+        with log_context(session_id=request.session_id, turn_id=request.turn_id):
+            await self._generate(request.turn_id, prompt, reply)
 
     async def _generate(self, turn_id: str, prompt: Prompt, reply: Replier) -> None:
         assert self._backend is not None  # checked by handle()

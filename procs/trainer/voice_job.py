@@ -65,7 +65,7 @@ CHECK_SENTENCE = "The quick brown fox jumps over the lazy dog, and then it rests
 Report = Callable[[str, float, str], Coroutine[Any, Any, None]]
 Transcribe = Callable[[bytes, str], Awaitable[str]]
 Result = TypeVar("Result")
-Lease = Callable[[bool], Awaitable[tuple[str, ...]]]  # True: free the GPU for this job; False: give it back
+Lease = Callable[[bool], Awaitable[tuple[str, ...]]]  # True: make room for this job (per the plan); False: give it back
 
 
 class JobCancelled(CodedError):
@@ -140,7 +140,13 @@ class VoiceJob:
         base = TrainedVoice(self.job_id, "approximated", "reference.wav", reference.text, "dataset.list", len(entries))
         if self.trainer.gpt_sovits_root is not None:
             return await self._train_gpt_sovits(base)
-        return await self._adapt(sample, [e.text for e in entries], base)
+        # The adaptation needs RAM and a core to itself: the coordinator's plan evicts what is in the way.
+        freed = await self.lease(True)
+        try:
+            await self.report("adapt", 0.52, "made room: " + (", ".join(freed) or "nothing was in the way"))
+            return await self._adapt(sample, [e.text for e in entries], base)
+        finally:
+            await self.lease(False)
 
     async def _transcribe(self, sample: Sample, clips: list[ClipSpan]) -> tuple[list[ListEntry], list[Candidate]]:
         clip_dir = self.voice_dir / "dataset"

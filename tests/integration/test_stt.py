@@ -29,7 +29,7 @@ LONG = "We should plant some flowers near the front door, and then water the gar
 
 
 def live(appliance: Appliance, samples: np.ndarray, **kwargs: Any) -> Any:
-    return asyncio.run(stream_audio(appliance.url, samples, **kwargs))
+    return asyncio.run(stream_audio(appliance.url, samples, token=appliance.token, ca=appliance.ca, **kwargs))
 
 
 @pytest.fixture(scope="module")
