@@ -20,6 +20,7 @@ Rules (DESIGN.md section 5):
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -161,8 +162,7 @@ def plan(
 
 
 def _with(found: Plan, *, admitted: bool, refusal: str = "") -> Plan:
-    return Plan(found.load, found.unload, found.resident, found.usage, found.fits, admitted, refusal, found.over,
-                found.stop, found.restart)  # fmt: skip
+    return dataclasses.replace(found, admitted=admitted, refusal=refusal)
 
 
 def _refusals(asked: Plan, demand: Demand, budget: Budget, policy: Policy) -> list[str]:
