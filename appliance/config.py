@@ -300,6 +300,9 @@ class ResourcesConfig(_Section):
     session_vram_mib: float = Field(0.0, ge=0)
     # Unload a model unused for this long (its program is stopped); unset: only when something must fit.
     idle_unload_s: float | None = Field(None, gt=0)
+    # How often the coordinator looks for idle units without waiting for a plan (0: never); a no-op while
+    # idle_unload_s is unset.
+    idle_sweep_s: float = Field(60.0, ge=0)
 
 
 class MynahConfig(_Section):

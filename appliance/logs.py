@@ -1,7 +1,10 @@
 """Logging for every program: stdlib logging to stdout (supervisord's files; journald under systemd).
 
-`json` writes one object per line: time, level, program, pid, logger, message, and the session and turn a line
-belongs to when the code that logged it set them (`log_context`); an exception's traceback rides in `exc`.
+`json` writes one object per line: time, level, program, pid, logger, message, and the session, turn or job a
+line belongs to when the code that logged it set them (`log_context`); an exception's traceback rides in `exc`.
+`turn_id` names live work: a chat turn, a speech or face stream (its turn id), a live audio stream (its stream
+id). `job_id` names batch work: a file transcription (`file:<request id>`), a video render (the job's id, or a
+direct render's id).
 `text` writes the same facts as a plain line for a person. `pretty()` turns a JSON line back into that line,
 so `mynah logs` reads as well either way.
 """
@@ -18,20 +21,26 @@ import time
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-# The session and turn a task is working for; asyncio copies the context into every task it creates.
+# The session, turn and job a task is working for; asyncio copies the context into every task it creates.
 SESSION_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("session_id", default=None)
 TURN_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("turn_id", default=None)
-CONTEXT_FIELDS = ("session_id", "turn_id")
+JOB_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("job_id", default=None)
+CONTEXT_FIELDS = ("session_id", "turn_id", "job_id")
 
 
 @contextlib.contextmanager
-def log_context(*, session_id: str | None = None, turn_id: str | None = None) -> Iterator[None]:
-    """Tag every line logged inside the block (in this task) with the session and turn; None keeps what is set."""
+def log_context(
+    *, session_id: str | None = None, turn_id: str | None = None, job_id: str | None = None
+) -> Iterator[None]:
+    """Tag every line logged inside the block (in this task) with the session, turn and job; None keeps what is
+    set."""
     tokens = []
     if session_id is not None:
         tokens.append((SESSION_ID, SESSION_ID.set(session_id)))
     if turn_id is not None:
         tokens.append((TURN_ID, TURN_ID.set(turn_id)))
+    if job_id is not None:
+        tokens.append((JOB_ID, JOB_ID.set(job_id)))
     try:
         yield
     finally:
@@ -40,7 +49,7 @@ def log_context(*, session_id: str | None = None, turn_id: str | None = None) ->
 
 
 class ContextFilter(logging.Filter):
-    """Copies the program name and the context's session and turn onto every record."""
+    """Copies the program name and the context's session, turn and job onto every record."""
 
     def __init__(self, program: str) -> None:
         super().__init__()
@@ -50,6 +59,7 @@ class ContextFilter(logging.Filter):
         record.program = self._program
         record.session_id = SESSION_ID.get()
         record.turn_id = TURN_ID.get()
+        record.job_id = JOB_ID.get()
         return True
 
 

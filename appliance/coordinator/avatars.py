@@ -30,6 +30,7 @@ from appliance.coordinator.face import LIPSYNC
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from appliance.coordinator.speech_out import TTS
 from appliance.coordinator.voices import VoiceRouter
+from appliance.logs import log_context
 from appliance.store.db import StoreError
 from appliance.store.jobs import JobStore
 from ipc.bus import ControlServer
@@ -320,6 +321,10 @@ class AvatarRouter:
     # --- a render ----------------------------------------------------------------------------------------
 
     async def _render(self, render_id: str, plan: Plan, client: tuple[bytes, str] | None) -> None:
+        with log_context(job_id=render_id):  # a job's id, or a direct render's
+            await self._run_render(render_id, plan, client)
+
+    async def _run_render(self, render_id: str, plan: Plan, client: tuple[bytes, str] | None) -> None:
         folder = self._jobs_dir / render_id
         render = self._renders[render_id] = Render(render_id, client)
         started = time.monotonic()

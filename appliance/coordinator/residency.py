@@ -9,7 +9,8 @@ Rules (DESIGN.md section 5):
 - what the demand needs is loaded: a live session needs the live residents (stt, llm, tts, the face);
 - a resident serving a live turn, or any live resident while sessions are live, is never unloaded, nor is any
   other resident of its program (unloading means stopping the program);
-- idle residents (unused for `idle_unload_s`) are unloaded even without pressure;
+- idle residents (unused for `idle_unload_s`) are unloaded even without pressure; the periodic sweep
+  (`idle_sweep`) carries out only these, and only for a whole program;
 - under pressure, idle ones go first, then the lowest priority, then the least recently used; a candidate that
   frees nothing on an axis that is over budget stays;
 - optional residents (SadTalker for batch videos) are loaded only where they fit without evicting anyone;
@@ -245,3 +246,40 @@ def _plan(
     stop = tuple(p for p in stopped if p not in staying)
     restart = tuple(p for p in stopped if p in staying)
     return Plan(load, tuple(unload), tuple(sorted(keep)), total, not over, over=over, stop=stop, restart=restart)
+
+
+def idle_sweep(
+    residents: Iterable[Resident],
+    loaded: Mapping[str, Loaded],
+    demand: Demand,
+    budget: Budget,
+    policy: Policy,
+    now: float,
+) -> Plan:
+    """The periodic sweep: the plan for `demand` (what already runs, nothing new) cut down to its idle unloads.
+
+    It loads nothing and evicts nothing for room (that is for a plan some request asked for). An idle unit is
+    unloaded only with every loaded unit of its program: stopping a program for one idle unit would take a busy
+    one with it, and restarting it would not free the idle one (SadTalker comes back with the face), so every
+    sweep would restart it again. With `idle_unload_s` unset, or nothing idle, the plan is empty.
+    """
+    by_name = {r.name: r for r in residents}
+    found = plan(by_name.values(), loaded, demand, budget, policy, now)
+    idle = [u for u in found.unload if u.reason == "idle"]
+    gone = {u.name for u in idle}
+    present = [name for name in loaded if name in by_name]
+
+    def whole(unload: Unload) -> bool:
+        return unload.holder is not Holder.PROGRAM or all(
+            name in gone for name in present if by_name[name].program == unload.program
+        )
+
+    unload = tuple(u for u in idle if whole(u))
+    gone = {u.name for u in unload}
+    keep = tuple(sorted(name for name in present if name not in gone))
+    usage = policy.per_session.times(demand.sessions) + (demand.training or Footprint())
+    for name in keep:
+        usage += by_name[name].footprint
+    over = over_budget(usage, budget)
+    stop = tuple(dict.fromkeys(u.program for u in unload if u.restart))
+    return Plan((), unload, keep, usage, not over, over=over, stop=stop)

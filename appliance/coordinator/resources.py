@@ -11,6 +11,12 @@ Two kinds of request ask for a plan:
 - a training job's lease (`GpuLease`, from the trainer on either path): the plan reserves the job's footprint and
   evicts what is in the way (lowest priority first, never a live session's models); `GpuRelease` starts the
   evicted programs again and waits for each to report ready.
+
+And every `[resources] idle_sweep_s`, while `idle_unload_s` is set, a sweep plans with no new demand and carries
+out only its idle unloads (residency.idle_sweep). "Used" is what the coordinator sees: a request routed to a
+program (`wanted`), a reply from it (`used`) or a busy heartbeat (`heard`); a busy program is in use and stays,
+and so do a live session's programs. A program the sweep stopped starts again when a request for it arrives;
+the request waits for it as for any program not ready yet (`supervision.worker_wait_s`).
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from appliance.coordinator.residency import (
     Plan,
     Policy,
     Resident,
+    idle_sweep,
     plan,
 )
 from appliance.models.footprints import FootprintError, FootprintTable, ModelFootprint, load_footprints
@@ -131,7 +138,11 @@ class Residency:
         self._sessions: dict[str, float] = {}  # session id -> admitted at
         self._leases: dict[str, Eviction] = {}  # job id -> what its lease evicted
         self._for_sessions = Eviction()  # what admissions evicted, given back when the last session ends
+        self._started = clock()  # what "last used" is for a unit nothing has used yet
         self._last_used: dict[str, float] = {}
+        self._busy: set[str] = set()  # programs whose last heartbeat said busy
+        self._idle_stopped: set[str] = set()  # programs the sweep stopped: a request for one starts it again
+        self._sweeper: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one plan is carried out at a time
         self._restoring: set[asyncio.Task[None]] = set()
 
@@ -186,6 +197,64 @@ class Residency:
         if evicted is not None:
             self._spawn_restore(f"job {job_id}", evicted)
 
+    # --- use and the idle sweep ---------------------------------------------------------------------------
+
+    def heard(self, program: str, *, busy: bool) -> None:
+        """A heartbeat from `program`: while it says busy, its units are in use."""
+        if busy:
+            self._busy.add(program)
+            self._touch_program(program)
+        else:
+            self._busy.discard(program)
+
+    def used(self, program: str) -> None:
+        """A reply from `program` (a result, progress, a stream's event): its units were used now."""
+        self._touch_program(program)
+
+    def wanted(self, *programs: str) -> None:
+        """A request for `programs` arrived: they were used now, and one the sweep stopped starts again."""
+        for program in programs:
+            self._touch_program(program)
+            if program in self._idle_stopped:
+                task = asyncio.get_running_loop().create_task(self._wake(program))
+                self._restoring.add(task)
+                task.add_done_callback(self._restoring.discard)
+
+    async def _wake(self, program: str) -> None:
+        async with self._lock:  # after a sweep that is stopping it, never before
+            if program in self._idle_stopped:
+                self._idle_stopped.discard(program)
+                self._spawn_restore(f"a request for {program}", Eviction([program]))
+
+    async def sweep(self) -> tuple[str, ...]:
+        """Unload what has been idle for `idle_unload_s`; return what was stopped or unloaded."""
+        if self._policy.idle_unload_s is None:
+            return ()
+        async with self._lock:
+            demand = Demand(sessions=len(self._sessions), training=self._training_reserved())
+            residents, loaded, budget = await self._state(busy=True)
+            found = idle_sweep(residents, loaded, demand, budget, self._policy, self._clock())
+            if not found.unload:
+                return ()
+            log.info("idle sweep: unloading %s (unused for %.0f s)", [u.name for u in found.unload],
+                     self._policy.idle_unload_s)  # fmt: skip
+            evicted = await self._carry_out(found)
+            self._idle_stopped.update(evicted.programs)
+        return tuple(f"program:{p}" for p in evicted.programs) + tuple(f"ollama:{m}" for m in evicted.ollama)
+
+    def start(self) -> None:
+        """Start the periodic idle sweep (none when `idle_sweep_s` is 0 or `idle_unload_s` unset)."""
+        if self._config.resources.idle_sweep_s > 0 and self._policy.idle_unload_s is not None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever(), name="idle-sweep")
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.resources.idle_sweep_s)
+            try:
+                await self.sweep()
+            except OSError as err:  # e.g. /proc unreadable for a moment: the next sweep tries again
+                log.error("idle sweep failed: %s", err)
+
     # --- the plan -----------------------------------------------------------------------------------------
 
     async def _plan(self, demand: Demand) -> Plan:
@@ -195,14 +264,16 @@ class Residency:
                  [(u.name, u.reason) for u in found.unload], found.over)  # fmt: skip
         return found
 
-    async def _state(self) -> tuple[list[Resident], dict[str, Loaded], Budget]:
+    async def _state(self, *, busy: bool = False) -> tuple[list[Resident], dict[str, Loaded], Budget]:
+        """What can be resident, what is, and the budget. `busy`: mark busy programs' units in use; only the sweep
+        asks, since a heartbeat's `busy` may be up to an interval stale and a plan a request asked for would then
+        evict a program that just finished (e.g. the trainer's transcription) in its place."""
         backend: str = self._config.llm.backend
         if backend == "auto":
             backend = self._programs["llm"].backend if "llm" in self._programs else "embedded"
         in_ollama = await self._ollama.resident() if backend == "ollama" else None
         residents = residents_of(self._config, self._table, backend)
         loaded: dict[str, Loaded] = {}
-        started = self._clock()
         for resident in residents:
             if resident.holder is Holder.OLLAMA:
                 up = in_ollama is not None and resident.model in in_ollama
@@ -211,7 +282,8 @@ class Residency:
             else:
                 up = resident.program in self._programs and self._programs[resident.program].state in UP_STATES
             if up:
-                loaded[resident.name] = Loaded(self._last_used.get(resident.name, started))
+                in_use = busy and resident.program in self._busy  # Ollama's model too, while llm is busy
+                loaded[resident.name] = Loaded(self._last_used.get(resident.name, self._started), in_use)
         if in_ollama:  # what Ollama reports beats the estimate
             residents = [
                 Resident(r.name, r.program, Footprint(in_ollama[r.model], r.footprint.ram_mib, r.footprint.cpu_cores),
@@ -252,6 +324,12 @@ class Residency:
             if need in resident.needed_for:
                 self._last_used[resident.name] = now
 
+    def _touch_program(self, program: str) -> None:
+        now = self._clock()
+        for resident in residents_of(self._config, self._table, self._config.llm.backend):
+            if resident.program == program:
+                self._last_used[resident.name] = now
+
     async def _carry_out(self, found: Plan) -> Eviction:
         evicted = Eviction()
         for unload in found.unload:
@@ -267,6 +345,7 @@ class Residency:
                 self._spawn_restore(f"a restart of {program}", Eviction([program]))
         to_start = [p for p in dict.fromkeys(self._program_of(name) for name in found.load) if p]
         if to_start:
+            self._idle_stopped.difference_update(to_start)
             self._spawn_restore("the plan's loads", Eviction(to_start))
         return evicted
 
@@ -288,6 +367,8 @@ class Residency:
     # --- giving back --------------------------------------------------------------------------------------
 
     def _spawn_restore(self, why: str, evicted: Eviction) -> None:
+        for program in evicted.programs:  # back in use: a full idle period before the sweep may take it again
+            self._touch_program(program)
         task = asyncio.get_running_loop().create_task(self._restore(why, evicted))
         self._restoring.add(task)
         task.add_done_callback(self._restoring.discard)
@@ -313,6 +394,8 @@ class Residency:
             await asyncio.gather(*self._restoring, return_exceptions=True)
 
     def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for task in self._restoring:
             task.cancel()
         if self._meter is not None:

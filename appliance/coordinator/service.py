@@ -92,6 +92,16 @@ COORDINATOR = "coordinator"
 PROGRAMS = (COORDINATOR, LLM, LIVE_STT, BATCH_STT, TTS, TRAINER, LIPSYNC, "gateway")
 # Messages a worker sends as replies to what the coordinator asked it; anything else from it is a request.
 TRAINER_REPLIES = (SampleAccepted, JobProgress, TrainedVoice, ErrorReply)
+# The programs each request is routed to: it counts as their use, and wakes one the idle sweep stopped.
+WANTS: dict[type[Message], tuple[str, ...]] = {
+    ChatRequest: (LLM,),
+    AudioStreamOpen: (LIVE_STT,),
+    TranscribeFile: (BATCH_STT,),
+    SpeakOpen: (TTS,),
+    AnimateOpen: (LIPSYNC,),
+    GenerateAvatar: (TTS, LIPSYNC),
+    PrepareAvatar: (LIPSYNC,),
+}
 
 
 class Coordinator:
@@ -129,6 +139,7 @@ class Coordinator:
         self._face = FaceRouter(self._config, self._server, self._programs)
         leases = Residency(self._config, self._supervisor, self._programs)
         self._residency = leases
+        leases.start()  # the idle sweep; close() stops it
         jobs = JobStore(conn)
         self._avatars = AvatarRouter(self._config, self._server, self._programs, jobs, self._voices)
         self._avatars.recover()  # before training's: it would hand a queued video job to the trainer
@@ -181,15 +192,19 @@ class Coordinator:
         request_id = incoming.packet.request_id
         now = time.monotonic()
         if request_id and not isinstance(message, Heartbeat) and await self._worker_reply(incoming):
+            self._residency.used(incoming.peer.decode(errors="replace"))
             return
         if isinstance(message, TrainVoiceRequest | GenerateAvatar | PrepareAvatar) and await self._over_quota(incoming):
             return
+        if (programs := WANTS.get(type(message))) is not None:
+            self._residency.wanted(*programs)
         match message:
             case Heartbeat():
                 self._programs.heartbeat(
                     message.program, message.pid, now,
                     ready=message.ready, backend=message.backend, model=message.model, drops=message.drops,
                 )  # fmt: skip
+                self._residency.heard(message.program, busy=message.busy)
             case WorkerHello():
                 self._programs.hello(message.program, message.pid, now)
             case WorkerReady():

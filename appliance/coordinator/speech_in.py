@@ -3,6 +3,8 @@
 Live and batch work run in separate programs so that a long file never sits in front of a live utterance;
 the batch program runs in the idle scheduling class (SCHED_IDLE), so the kernel gives live decoding the cores first.
 
+Log lines carry the live stream's id as their `turn_id`, a file's `file:<request id>` as their `job_id`.
+
 A live stream outlives its worker: when `stt` dies the client gets a StreamFault event (the stream stays
 open), audio that arrives meanwhile is dropped and counted, and when `stt` is ready again the stream is
 re-opened on it, so the next utterance is transcribed.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 from appliance.config import MynahConfig
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
+from appliance.logs import log_context
 from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
@@ -67,10 +70,13 @@ class SpeechInRouter:
     async def open_stream(self, peer: bytes, request_id: str, request: AudioStreamOpen) -> None:
         stream = LiveStream(request, peer, request_id)
         self._streams[request.stream_id] = stream
-        if self._programs.is_ready(LIVE):
-            await self._open_on_worker(stream)
-        else:
-            await self._fault(stream, "stt-not-ready", "speech recognition is starting; audio is dropped until then")
+        with log_context(turn_id=request.stream_id):
+            if self._programs.is_ready(LIVE):
+                await self._open_on_worker(stream)
+            else:
+                await self._fault(
+                    stream, "stt-not-ready", "speech recognition is starting; audio is dropped until then"
+                )
 
     async def _open_on_worker(self, stream: LiveStream) -> None:
         try:
@@ -100,7 +106,8 @@ class SpeechInRouter:
                 await self._server.send(LIVE.encode(), request)
                 return  # the worker answers AudioStreamClosed, which ends the stream
         self._streams.pop(request.stream_id, None)
-        await self._relay(stream, AudioStreamClosed(request.stream_id, stream.dropped_chunks))
+        with log_context(turn_id=request.stream_id):
+            await self._relay(stream, AudioStreamClosed(request.stream_id, stream.dropped_chunks))
 
     async def stream_event(self, stream_id: str, message: Message) -> None:
         """An event from the live worker for one stream: relay it to the client that opened the stream."""
@@ -113,7 +120,8 @@ class SpeechInRouter:
         elif isinstance(message, ErrorReply):
             # A failure inside the worker for this stream: tell the client, keep the stream.
             message = StreamFault(stream_id, message.code, message.message)
-        await self._relay(stream, message)
+        with log_context(turn_id=stream_id):
+            await self._relay(stream, message)
 
     async def _fault(self, stream: LiveStream, code: str, why: str) -> None:
         await self._relay(stream, StreamFault(stream.open.stream_id, code, why))
@@ -145,14 +153,16 @@ class SpeechInRouter:
             await self._server.send(BATCH.encode(), request, job_id, payload)
         except PeerUnreachable:
             self._files.pop(job_id, None)
-            await self._server.answer(
-                peer, ErrorReply("stt-unreachable", "the batch STT worker is unreachable"), request_id
-            )
+            with log_context(job_id=job_id):
+                await self._server.answer(
+                    peer, ErrorReply("stt-unreachable", "the batch STT worker is unreachable"), request_id
+                )
 
     async def file_result(self, job_id: str, message: Message) -> None:
         job = self._files.pop(job_id, None)
         if job is not None:
-            await self._server.answer(job.peer, message, job.request_id)
+            with log_context(job_id=job_id):
+                await self._server.answer(job.peer, message, job.request_id)
 
     # --- worker lifecycle ------------------------------------------------------------------------------------
 
@@ -160,7 +170,8 @@ class SpeechInRouter:
         if program == LIVE:
             for stream in list(self._streams.values()):
                 stream.on_worker = False
-                await self._fault(stream, code, why)
+                with log_context(turn_id=stream.open.stream_id):
+                    await self._fault(stream, code, why)
         elif program == BATCH:
             for job_id in list(self._files):
                 await self.file_result(job_id, ErrorReply(code, why))
@@ -169,4 +180,5 @@ class SpeechInRouter:
         if program == LIVE:
             for stream in list(self._streams.values()):
                 if not stream.on_worker:
-                    await self._open_on_worker(stream)
+                    with log_context(turn_id=stream.open.stream_id):
+                        await self._open_on_worker(stream)

@@ -1,7 +1,8 @@
 """A turn's stream between a client and one worker program: opened by the client, attached to the worker once it
 is ready (it may be restarting), its later messages held here in order until then, the worker's events relayed
 back to the client, its last event (a `final` message) closing it. Speech out (tts) and live faces (lipsync)
-are both such streams.
+are both such streams. Each entry point logs under the stream's turn id (`log_context`), and the attaching task
+inherits it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from appliance.config import MynahConfig
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
+from appliance.logs import log_context
 from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import CancelTurn, ErrorReply, Message
@@ -51,12 +53,16 @@ class TurnStreams:
         return self._streams.get(turn_id)
 
     async def open(self, peer: bytes, request_id: str, turn_id: str, opening: Message) -> None:
+        with log_context(turn_id=turn_id):
+            await self._open(peer, request_id, turn_id, opening)
+
+    async def _open(self, peer: bytes, request_id: str, turn_id: str, opening: Message) -> None:
         if turn_id in self._streams:
             await self._server.answer(peer, ErrorReply("invalid-request", f"turn {turn_id} is open"), request_id)
             return
         stream = TurnStream(peer, request_id, turn_id, opening)
         self._streams[turn_id] = stream
-        task = asyncio.get_running_loop().create_task(self._attach(stream))
+        task = asyncio.get_running_loop().create_task(self._attach(stream))  # it copies the log context
         self._attaching.add(task)
         task.add_done_callback(self._attaching.discard)
 
@@ -89,33 +95,37 @@ class TurnStreams:
         try:
             await self._server.send(self._worker.encode(), message, payload=data)
         except PeerUnreachable:
-            await self._unreachable(stream)
+            with log_context(turn_id=turn_id):
+                await self._unreachable(stream)
 
     async def cancel(self, turn_id: str, closing: Message) -> None:
         """Stop a stream: the worker answers its own last event; one not on the worker yet ends with `closing`."""
         stream = self._streams.get(turn_id)
         if stream is None:
             return
-        if stream.on_worker:
-            with contextlib.suppress(PeerUnreachable):
-                await self._server.send(self._worker.encode(), CancelTurn(turn_id))
-                return
-        await self._end(stream, closing)
+        with log_context(turn_id=turn_id):
+            if stream.on_worker:
+                with contextlib.suppress(PeerUnreachable):
+                    await self._server.send(self._worker.encode(), CancelTurn(turn_id))
+                    return
+            await self._end(stream, closing)
 
     async def worker_event(self, turn_id: str, message: Message) -> None:
         stream = self._streams.get(turn_id)
         if stream is None:
             return
-        if type(message).final:
-            await self._end(stream, message)
-        else:
-            await self._relay(stream, message)
+        with log_context(turn_id=turn_id):
+            if type(message).final:
+                await self._end(stream, message)
+            else:
+                await self._relay(stream, message)
 
     async def program_down(self, program: str, code: str, why: str) -> None:
         if program == self._worker:
             for stream in list(self._streams.values()):
                 if stream.on_worker:
-                    await self._end(stream, ErrorReply(code, why))
+                    with log_context(turn_id=stream.turn_id):
+                        await self._end(stream, ErrorReply(code, why))
 
     async def _unreachable(self, stream: TurnStream) -> None:
         await self._end(stream, ErrorReply(f"{self._worker}-unreachable", f"{self._what} cannot be reached"))

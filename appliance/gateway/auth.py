@@ -15,8 +15,10 @@ from functools import cached_property
 from pathlib import Path
 
 from fastapi import Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from appliance.gateway.metrics import count_stream_error
 from appliance.store.db import connect
 from appliance.store.devices import Device, DeviceStore
 
@@ -121,6 +123,7 @@ class TokenAuth:
         verdict = check_token(self._devices.store, _first_message_token(first.get("text")))
         if not isinstance(verdict, Device):
             code, message = verdict
+            count_stream_error(HTTPConnection(scope), code)  # the app counts it: CountErrors sees HTTP only
             await send({"type": "websocket.send", "text": json.dumps({"type": "error", "code": code,
                                                                       "message": message})})  # fmt: skip
             await send({"type": "websocket.close", "code": WS_CLOSE_AUTH, "reason": code})

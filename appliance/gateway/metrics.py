@@ -2,8 +2,10 @@
 
 Each app has its own registry (never prometheus_client's global one, so two apps in one test process do not
 share counts). The gateway counts the errors it answers, by code and status, in an ASGI middleware that reads
-the `{code, message}` of every JSON error response; everything else comes from the coordinator's
-MetricsReport, asked for on each scrape and rendered by a collector.
+the `{code, message}` of every JSON error response; an error sent inside a stream that is already open (an SSE
+`error` event, a WebSocket `{"type": "error"}` frame) is counted by the code that sends it, through
+`count_stream_error`, under the status the stream was opened with: 200 for SSE, 101 for a WebSocket.
+Everything else comes from the coordinator's MetricsReport, asked for on each scrape and rendered by a collector.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from fastapi import Depends, Request
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ipc.messages import MetricsReport
 
 MAX_ERROR_BODY = 8192  # an error body is `{code, message}`: anything longer is not one of ours
+SSE_STATUS = 200  # an SSE stream's error events are counted under the status its response began with
+WEBSOCKET_STATUS = 101  # a WebSocket's, under its handshake's (Switching Protocols)
 
 
 class CoordinatorCollector(Collector):
@@ -103,7 +108,8 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.errors = Counter(
-            "mynah_api_errors", "Errors the API answered, by code and HTTP status (stream error events: status 200)",
+            "mynah_api_errors",
+            "Errors the API answered, by code and HTTP status (stream error events: 200 for SSE, 101 for WebSocket)",
             ["code", "status"], registry=self.registry,
         )  # fmt: skip
         self._coordinator = CoordinatorCollector()
@@ -119,6 +125,16 @@ class GatewayMetrics:
             return generate_latest(self.registry)
         finally:
             self._coordinator.report = None
+
+
+def count_stream_error(connection: HTTPConnection, code: str) -> None:
+    """An error event sent inside an open stream: counted like an error response, under the stream's status.
+
+    `connection` is the route's Request (SSE) or WebSocket; an app without metrics (a bare test app) counts nothing.
+    """
+    metrics = getattr(connection.app.state, "metrics", None)
+    if isinstance(metrics, GatewayMetrics):
+        metrics.error(code, WEBSOCKET_STATUS if connection.scope["type"] == "websocket" else SSE_STATUS)
 
 
 def _metrics(request: Request) -> GatewayMetrics:

@@ -10,6 +10,9 @@
 - RenderVideo: a whole MP4 (batch, in an idle-class thread, so live streams come first): phonemes as given, or
   from the STT worker's word timings (asked through the coordinator), or from the audio alone; then the
   real-time renderer or SadTalker, 30 fps H.264 + AAC (procs/lipsync/video.py).
+
+Each message is handled, and its tasks created, under its turn id or job id (`log_context`), so their log lines
+carry it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from appliance.config import MynahConfig
+from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.bus import ControlClient
 from ipc.codec import Packet
@@ -160,13 +164,20 @@ class LipsyncService:
         match packet.message:
             case CancelTurn(turn_id=turn_id) if (stream := self._streams.get(turn_id)) is not None:
                 stream.cancelled = True
-                self._spawn(self._cancel(stream))
+                with log_context(turn_id=turn_id):
+                    self._spawn(self._cancel(stream))
             case CancelJob(job_id=job_id):
                 self._cancelled_jobs.add(job_id)
             case _:
                 pass
 
     async def handle(self, packet: Packet, reply: Replier) -> None:
+        message = packet.message
+        turn_id = message.turn_id if isinstance(message, AnimateOpen | AnimateSpeech | AnimateEnd) else None
+        with log_context(turn_id=turn_id, job_id=message.job_id if isinstance(message, RenderVideo) else None):
+            await self._handle(packet, reply)  # the tasks it spawns copy the context
+
+    async def _handle(self, packet: Packet, reply: Replier) -> None:
         match packet.message:
             case PrepareAvatar() as request:
                 data = bytes(packet.payload[0]) if packet.payload else b""

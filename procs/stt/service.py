@@ -2,7 +2,8 @@
 
 One decoder thread runs one decode at a time, most urgent first (finals, then speculative finals, then
 partials; see procs/stt/live.py). The event loop keeps reading audio and running the VAD meanwhile, so
-endpointing never waits for Whisper.
+endpointing never waits for Whisper. Log lines carry a live stream's id as their `turn_id`, a file's job id
+(`file:<request id>`, the coordinator's) as their `job_id`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import numpy as np
 
 from appliance.config import SttConfig
+from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
 from ipc.errors import IpcError
@@ -86,14 +88,17 @@ class SttService:
     async def handle(self, packet: Packet, reply: Replier) -> None:
         match packet.message:
             case AudioChunk() as chunk:
-                await self._chunk(chunk)
+                with log_context(turn_id=chunk.stream_id):
+                    await self._chunk(chunk)
             case AudioStreamOpen() as request:
                 live = LiveStream(request.stream_id, self._config.streaming, SileroVad(), time.monotonic)
                 self._streams[request.stream_id] = _Stream(live, reply)
             case AudioStreamClose() as request:
-                await self._close(request.stream_id)
+                with log_context(turn_id=request.stream_id):
+                    await self._close(request.stream_id)
             case TranscribeFile() as request:
-                await reply(await self._transcribe_file(request, packet.payload))
+                with log_context(job_id=packet.request_id):
+                    await reply(await self._transcribe_file(request, packet.payload))
             case other:
                 await reply(ErrorReply("unsupported-request", f"the stt worker does not serve {type(other).__name__}"))
 
@@ -135,6 +140,11 @@ class SttService:
         self._decoding = asyncio.get_running_loop().create_task(self._decode(stream, job))
 
     async def _decode(self, stream: _Stream, job: DecodeJob) -> None:
+        # Started by whichever stream's message freed the decoder: it logs under its own stream.
+        with log_context(turn_id=stream.live.stream_id):
+            await self._decode_job(stream, job)
+
+    async def _decode_job(self, stream: _Stream, job: DecodeJob) -> None:
         assert self._backend is not None
         started = time.monotonic()
         try:

@@ -9,6 +9,9 @@ timeline) and then one SpeechAudio message per slot. SpeakDone ends the stream.
 Cancelling (CancelTurn, a control message) ends the stream at once: SpeakDone(cancelled) goes out, nothing
 more is sent for it, and synthesis stops at the next chunk boundary (Piper speaks a sentence in one call of
 ~0.1-0.6 s, whose result is then thrown away; GPT-SoVITS's HTTP stream is closed, which stops the server).
+
+Log lines carry the stream's turn id (`log_context`): each message is handled under it, and each task that works
+for one stream is created under it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Coroutine, Generator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from appliance.config import PathsConfig, TtsConfig
+from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
 from ipc.errors import IpcError
@@ -106,9 +110,14 @@ class TtsService:
             stream = self._streams.get(packet.message.turn_id)
             if stream is not None and not stream.finished:
                 stream.cancelled = True
-                asyncio.get_running_loop().create_task(self._finish(stream))
+                _task_for(stream, self._finish(stream))
 
     async def handle(self, packet: Packet, reply: Replier) -> None:
+        turn_id = packet.message.turn_id if isinstance(packet.message, SynthesisOpen | SpeakText | SpeakEnd) else None
+        with log_context(turn_id=turn_id):
+            await self._handle(packet, reply)
+
+    async def _handle(self, packet: Packet, reply: Replier) -> None:
         match packet.message:
             case SynthesisOpen() as request:
                 splitter = SpeechSplitter(self._config.first_piece_max_words, self._config.max_piece_chars)
@@ -133,10 +142,10 @@ class TtsService:
             if stream.finished:
                 self._streams.pop(stream.turn_id, None)
             elif stream.pieces:
-                self._speaking = asyncio.get_running_loop().create_task(self._speak(stream, stream.pieces.popleft()))
+                self._speaking = _task_for(stream, self._speak(stream, stream.pieces.popleft()))
                 return
             elif stream.ended:
-                self._speaking = asyncio.get_running_loop().create_task(self._finish(stream))
+                self._speaking = _task_for(stream, self._finish(stream))
                 return
 
     async def _speak(self, stream: _Stream, piece: str) -> None:
@@ -214,3 +223,9 @@ class TtsService:
         if self._ring is not None:
             self._ring.unlink()
             self._ring.close()
+
+
+def _task_for(stream: _Stream, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
+    """A task working for `stream`, logging under its turn id (a task copies the context it is created in)."""
+    with log_context(turn_id=stream.turn_id):
+        return asyncio.get_running_loop().create_task(work)

@@ -1,10 +1,14 @@
-"""Observability end to end: /metrics moves with a chat turn and an error, /health's summary, JSON logs."""
+"""Observability end to end: /metrics moves with a chat turn, an error and a stream's error, /health's summary,
+JSON logs."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 
 import pytest
+import websockets
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Appliance
@@ -46,6 +50,27 @@ def test_metrics_move_after_a_turn_and_an_error(appliance: Appliance) -> None:
     assert after[first_token] == before.get(first_token, 0.0) + 1
     assert after[empty] == before.get(empty, 0.0) + 1
     assert after[("mynah_program_cpu_seconds_total", (("program", "llm"),))] > 0
+
+
+async def _bad_frame(appliance: Appliance) -> dict[str, object]:
+    """Send the live transcription socket half a sample; its error event."""
+    url = appliance.url.replace("http", "ws", 1) + "/api/transcribe/live"
+    context = ssl.create_default_context(cafile=str(appliance.ca)) if appliance.ca else None
+    async with websockets.connect(url, ssl=context) as ws:
+        await ws.send(json.dumps({"type": "auth", "token": appliance.token}))
+        await ws.send(b"\x00")
+        while True:  # other events (the stream's own) may come first
+            event: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if event.get("type") == "error" and event.get("code") == "audio-bad-frame":
+                await ws.send(json.dumps({"type": "end"}))
+                return event
+
+
+def test_a_websocket_error_event_is_counted(appliance: Appliance) -> None:
+    bad = ("mynah_api_errors_total", (("code", "audio-bad-frame"), ("status", "101")))
+    before = scrape(appliance)
+    asyncio.run(_bad_frame(appliance))
+    assert scrape(appliance)[bad] == before.get(bad, 0.0) + 1
 
 
 def test_health_has_a_summary(appliance: Appliance) -> None:

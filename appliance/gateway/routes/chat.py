@@ -6,11 +6,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from appliance.gateway.deps import Config, Link
 from appliance.gateway.errors import ApiError
+from appliance.gateway.metrics import count_stream_error
 from appliance.gateway.routes.sessions import checked_session_id
 from appliance.gateway.schemas import ApiErrorOut, ChatIn, ChatOut, TimingsOut
 from ipc.messages import CancelTurn, ChatReply, ChatRequest, ChatStarted, ChatToken, ErrorReply, Message
@@ -53,13 +54,20 @@ def _event(message: Message) -> str:
     return _sse("error", {"code": "unexpected-reply", "message": type(message).__name__})
 
 
+def _error_code(message: Message) -> str | None:
+    """The code of the `error` event `_event` makes of `message`; None for any other event."""
+    if isinstance(message, ErrorReply):
+        return message.code
+    return None if isinstance(message, ChatStarted | ChatToken | ChatReply) else "unexpected-reply"
+
+
 @router.post(
     "/chat",
     response_model=ChatOut,
     responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "ChatOut, or SSE if stream"}},
     summary="Say something in text; get the reply (streamed with stream=true)",
 )
-async def chat(body: ChatIn, link: Link, config: Config) -> ChatOut | StreamingResponse:
+async def chat(body: ChatIn, request: Request, link: Link, config: Config) -> ChatOut | StreamingResponse:
     text = body.text.strip()
     if not text:
         raise ApiError("empty-text", "text is empty")
@@ -68,7 +76,7 @@ async def chat(body: ChatIn, link: Link, config: Config) -> ChatOut | StreamingR
     session_id = checked_session_id(body.session_id) if body.session_id is not None else None
     replies = link.converse(ChatRequest(text=text, session_id=session_id))
     if body.stream:
-        return StreamingResponse(_stream(replies, link), media_type="text/event-stream")
+        return StreamingResponse(_stream(replies, link, request), media_type="text/event-stream")
     async for message in replies:
         if isinstance(message, ChatReply):
             return ChatOut(session_id=message.session_id, turn_id=message.turn_id, reply=message.reply,
@@ -78,7 +86,7 @@ async def chat(body: ChatIn, link: Link, config: Config) -> ChatOut | StreamingR
     raise ApiError("coordinator-unavailable", "the reply stream ended early")
 
 
-async def _stream(replies: AsyncIterator[Message], link: Link) -> AsyncIterator[str]:
+async def _stream(replies: AsyncIterator[Message], link: Link, request: Request) -> AsyncIterator[str]:
     turn_id = ""
     finished = False
     try:
@@ -86,6 +94,8 @@ async def _stream(replies: AsyncIterator[Message], link: Link) -> AsyncIterator[
             if isinstance(message, ChatStarted):
                 turn_id = message.turn_id
             finished = isinstance(message, ChatReply | ErrorReply)
+            if (code := _error_code(message)) is not None:
+                count_stream_error(request, code)
             yield _event(message)
     finally:
         if turn_id and not finished:

@@ -7,12 +7,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi import APIRouter, File, Form, Header, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
 
 from appliance.gateway.deps import Config, Link
 from appliance.gateway.errors import ApiError
 from appliance.gateway.link import CoordinatorLink
+from appliance.gateway.metrics import count_stream_error
 from appliance.gateway.routes.avatars import fetch_result
 from appliance.gateway.schemas import ApiErrorOut, JobEventOut, JobOut, JobStartedOut
 from ipc.messages import CancelJob, ErrorReply, GetJob, JobAccepted, JobCancelRequested, JobDetail, TrainVoiceRequest
@@ -125,14 +126,14 @@ async def cancel_job(job_id: str, link: Link) -> JobOut:
     summary="A job's events as server-sent events, from the first (or after Last-Event-ID) until it ends",
 )
 async def job_events(
-    job_id: str, link: Link, last_event_id: Annotated[str | None, Header()] = None
+    job_id: str, request: Request, link: Link, last_event_id: Annotated[str | None, Header()] = None
 ) -> StreamingResponse:
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else -1
     first = await job_detail(link, job_id, after)  # a missing job is a 404, not an empty stream
-    return StreamingResponse(_follow(link, first, after), media_type="text/event-stream")
+    return StreamingResponse(_follow(link, first, after, request), media_type="text/event-stream")
 
 
-async def _follow(link: CoordinatorLink, detail: JobDetail, after: int) -> AsyncIterator[str]:
+async def _follow(link: CoordinatorLink, detail: JobDetail, after: int, request: Request) -> AsyncIterator[str]:
     while True:
         for event in detail.events:
             after = event.seq
@@ -144,5 +145,7 @@ async def _follow(link: CoordinatorLink, detail: JobDetail, after: int) -> Async
         try:
             detail = await job_detail(link, detail.job.job_id, after)
         except ApiError as err:
+            # The stream's own failure; a job's `failed` event is the job's outcome, not an API error.
+            count_stream_error(request, err.code)
             yield f"event: error\ndata: {json.dumps({'code': err.code, 'message': err.message})}\n\n"
             return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import uuid
 import wave
@@ -16,6 +15,7 @@ from fastapi.responses import Response, StreamingResponse
 from appliance.gateway.deps import Config, Link
 from appliance.gateway.errors import ApiError
 from appliance.gateway.link import CoordinatorLink
+from appliance.gateway.metrics import count_stream_error
 from appliance.gateway.schemas import ApiErrorOut, SpeakIn
 from ipc.bus import Replies
 from ipc.errors import BusTimeout
@@ -64,7 +64,7 @@ async def speak(body: SpeakIn, request: Request, link: Link, config: Config) -> 
         await link.tell(CancelTurn(turn_id))
         raise
     if body.format == "pcm":
-        return StreamingResponse(_rest(first, audio, link, turn_id), media_type=PCM_MEDIA_TYPE)
+        return StreamingResponse(_rest(first, audio, link, turn_id, request), media_type=PCM_MEDIA_TYPE)
     pcm = bytearray(first)
     async for piece in audio:
         pcm += piece
@@ -101,13 +101,17 @@ async def _audio(replies: Replies, rings: RingReader, outcome: Outcome) -> Async
         replies.close()
 
 
-async def _rest(first: bytes, audio: AsyncIterator[bytes], link: CoordinatorLink, turn_id: str) -> AsyncIterator[bytes]:
+async def _rest(
+    first: bytes, audio: AsyncIterator[bytes], link: CoordinatorLink, turn_id: str, request: Request
+) -> AsyncIterator[bytes]:
     finished = False
     try:
         yield first
-        with contextlib.suppress(ApiError):  # the status is sent: an error mid-stream can only end the stream
+        try:
             async for piece in audio:
                 yield piece
+        except ApiError as err:  # the status is sent: an error mid-stream can only end the stream (and count)
+            count_stream_error(request, err.code)
         finished = True
     finally:
         if not finished:

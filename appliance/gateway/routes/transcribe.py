@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Form, UploadFile, WebSocket, WebSocketDisco
 from appliance.gateway.deps import Config, Link
 from appliance.gateway.errors import ApiError
 from appliance.gateway.link import CoordinatorLink
+from appliance.gateway.metrics import count_stream_error
 from appliance.gateway.mic import SAMPLE_BYTES, MicRing
 from appliance.gateway.schemas import ApiErrorOut, SegmentOut, TranscriptOut
 from ipc.messages import (
@@ -110,6 +111,7 @@ async def live(websocket: WebSocket, language: str | None = None) -> None:
             if incoming.get("bytes") is not None:
                 pcm: bytes = incoming["bytes"]
                 if len(pcm) % SAMPLE_BYTES:
+                    count_stream_error(websocket, "audio-bad-frame")
                     await websocket.send_json({"type": "error", "code": "audio-bad-frame",
                                                "message": "binary frames carry whole 16-bit samples"})  # fmt: skip
                     continue
@@ -144,6 +146,8 @@ async def _forward_events(websocket: WebSocket, events: Any) -> None:
     async for message in events:
         payload = event_json(message)
         if payload is not None:
+            if payload["type"] == "error":
+                count_stream_error(websocket, payload["code"])
             await websocket.send_json(payload)
         if isinstance(message, AudioStreamClosed):
             return
