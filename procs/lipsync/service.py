@@ -134,6 +134,7 @@ class LipsyncService:
         self._avatar_lock = threading.Lock()
         self._clock_zero = time.monotonic()
         self._sadtalker: SadTalkerBackend | None = None
+        self._live_frame = np.empty((0, 0, 3), np.uint8)  # drawn into by the live render thread only
 
     @property
     def backend(self) -> str:
@@ -320,9 +321,10 @@ class LipsyncService:
     def _draw(self, renderer: Renderer, plan: FramePlan) -> RingSlotRef:
         assert self._ring is not None
         width, height = renderer.size
-        out = np.empty((height, width, 3), np.uint8)
-        renderer.render(out, plan.shape, plan.pose, plan.blink)
-        return self._ring.write(out.data, pts=plan.sample_index)
+        if self._live_frame.shape != (height, width, 3):  # one buffer for the live thread, not 3 MB a frame
+            self._live_frame = np.empty((height, width, 3), np.uint8)
+        renderer.render(self._live_frame, plan.shape, plan.pose, plan.blink)
+        return self._ring.write(self._live_frame.data, pts=plan.sample_index)
 
     async def _finish(self, stream: _Stream) -> None:
         if stream.finished:
