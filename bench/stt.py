@@ -41,7 +41,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def live_profile(profile: str, sentences: int) -> dict[str, Any]:
-    appliance = start_appliance(f'[stt]\nprofile = "{profile}"\n')
+    appliance = start_appliance(f'[stt]\nprofile = "{profile}"\nlive_profile = "{profile}"\n')
     rows: list[dict[str, Any]] = []
     try:
         for index, text in enumerate(SENTENCES[:sentences]):

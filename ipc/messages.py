@@ -661,9 +661,11 @@ class AvatarInfo(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 class PrepareAvatar(Message, frozen=True):
     """Prepare an avatar from an image (its bytes travel as the single payload frame); cached by its hash.
-    `filename` "" with no payload: the configured default avatar. The reply is AvatarPrepared."""
+    No payload: the avatar `avatar_id` prepared earlier, or the configured default one when that is None.
+    The reply is AvatarPrepared."""
 
     filename: str
+    avatar_id: str | None = None
 
 
 class AvatarPrepared(Message, frozen=True):
@@ -774,6 +776,105 @@ class JobResult(Message, frozen=True):
     job_id: str
     media_type: str
     size: int
+
+
+# --- voice chat (a live session: WS /voice-chat or WebRTC) ------------------------------------------------------
+
+
+class VoiceOpen(Message, frozen=True):
+    """Gateway -> coordinator, for one client connection: open a live voice session. `session_id` None starts a
+    conversation, else it resumes that one (a connection still holding it is closed). The client's audio follows as
+    AudioChunk on `stream_id` (16 kHz PCM16 in the gateway's mic ring). Replies, all on this request: VoiceStarted,
+    then the session's events (VadEvent, PartialTranscript, FinalTranscript, VoiceTurnStarted, ReplyText,
+    VoiceAudio, FrameReady, VoiceTurnEnded, StreamFault), VoiceClosed (or an ErrorReply) last."""
+
+    stream_id: str
+    session_id: str | None = None
+    voice_id: str | None = None
+    avatar_id: str | None = None
+    language: str | None = None
+    # For measurement (bench/latency.py --sequential): each stage waits for the whole of the previous one's
+    # output (the LLM's reply, then all of its speech) instead of streaming into the next.
+    sequential: bool = False
+
+
+class VoiceStarted(Message, frozen=True):
+    """The session is live. `idle_dir` holds the avatar's idle loop (idle.jpgs, idle.idx.npy), replayed between
+    turns; `turns`: the conversation's turns so far (a resumed one has some)."""
+
+    final: ClassVar[bool] = False
+    session_id: str
+    stream_id: str
+    resumed: bool
+    turns: int
+    avatar_id: str
+    width: int
+    height: int
+    idle_dir: str
+    sessions: int  # live sessions now, this one included
+    max_sessions: int
+
+
+class VoiceTurnStarted(Message, frozen=True):
+    """A final transcript became a turn; `turn_no` (the conversation's 1, 2, ...) tags its media."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    turn_no: int
+    user_text: str
+
+
+class ReplyText(Message, frozen=True):
+    final: ClassVar[bool] = False
+    turn_id: str
+    text: str
+
+
+class VoiceAudio(Message, frozen=True):
+    """Reply speech: PCM16 mono 48 kHz as the single payload frame, at `first_sample` on the turn's timeline."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    turn_no: int
+    first_sample: int
+
+
+class VoiceTurnEnded(Message, frozen=True):
+    """A turn ended. status: "done" (everything was said), "interrupted" (barge-in: stop playing it now; `heard`
+    is what the history keeps), "failed" (`code` says why). `trace`: seconds from the detected end of the user's
+    speech to each stage (final, first_token, first_audio, first_frame, end)."""
+
+    final: ClassVar[bool] = False
+    turn_id: str
+    turn_no: int
+    status: str
+    reply: str
+    heard: str
+    code: str = ""
+    trace: dict[str, float] = {}
+    samples: int = 0  # reply speech sent, on the turn's 48 kHz timeline
+    frames: int = 0
+    dropped_frames: int = 0
+
+
+class PlaybackPosition(Message, frozen=True):
+    """Gateway -> coordinator: the client has played `played` samples (48 kHz) of turn `turn_no`'s speech."""
+
+    stream_id: str
+    turn_no: int
+    played: int
+
+
+class VoiceClose(Message, frozen=True):
+    priority: ClassVar[Priority] = Priority.CONTROL
+    stream_id: str
+    reason: str = ""
+
+
+class VoiceClosed(Message, frozen=True):
+    stream_id: str
+    session_id: str
+    reason: str
 
 
 # --- test and diagnostics -----------------------------------------------------------------------------------
@@ -920,6 +1021,15 @@ AnyMessage = (
     | AvatarVideo
     | GetJobResult
     | JobResult
+    | VoiceOpen
+    | VoiceStarted
+    | VoiceTurnStarted
+    | ReplyText
+    | VoiceAudio
+    | VoiceTurnEnded
+    | PlaybackPosition
+    | VoiceClose
+    | VoiceClosed
     | Ping
     | Pong
     | RingSlotRef

@@ -257,6 +257,12 @@ class AvatarRouter:
             return ErrorReply("lipsync-not-ready", "the lip-sync worker is not ready")
         return await self._ask(f"avatar:{uuid.uuid4().hex}", PrepareAvatar(filename[-200:]), [image], PREPARE_TIMEOUT_S)
 
+    async def describe(self, avatar_id: str | None) -> Message:
+        """A prepared avatar's AvatarPrepared (None: the default avatar, prepared now if it never was), or why not."""
+        if not await wait_until_ready(self._programs, LIPSYNC, self._config.supervision.worker_wait_s):
+            return ErrorReply("lipsync-not-ready", "the lip-sync worker is not ready")
+        return await self._ask(f"avatar:{uuid.uuid4().hex}", PrepareAvatar("", avatar_id), [], PREPARE_TIMEOUT_S)
+
     async def result(self, peer: bytes, request_id: str, request: GetJobResult) -> None:
         self._sweep(time.monotonic())
         try:

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 
 from appliance.config import MynahConfig
 from appliance.coordinator.metrics import TurnMetrics
+from appliance.coordinator.outbox import Sender
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from appliance.logs import log_context
 from appliance.store.conversations import ConversationStore, Line
 from appliance.store.db import StoreError
-from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
     CancelTurn,
@@ -54,7 +54,7 @@ class ChatRouter:
     def __init__(
         self,
         config: MynahConfig,
-        server: ControlServer,
+        server: Sender,
         store: ConversationStore,
         programs: ProgramTable,
         metrics: TurnMetrics | None = None,

@@ -9,16 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from appliance.config import MynahConfig
+from appliance.coordinator.outbox import Sender
 from appliance.coordinator.programs import ProgramTable
 from appliance.coordinator.streams import TurnStreams
-from ipc.bus import ControlServer
 from ipc.messages import AnimateDone, AnimateEnd, AnimateOpen, AnimateSpeech, Message
 
 LIPSYNC = "lipsync"
 
 
 class FaceRouter:
-    def __init__(self, config: MynahConfig, server: ControlServer, programs: ProgramTable) -> None:
+    def __init__(self, config: MynahConfig, server: Sender, programs: ProgramTable) -> None:
         self._streams = TurnStreams(config, server, programs, LIPSYNC, "the face renderer")
 
     def streaming(self, turn_id: str) -> bool:

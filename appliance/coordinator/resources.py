@@ -73,11 +73,10 @@ def residents_of(config: MynahConfig, table: FootprintTable, llm_backend: str) -
         footprint = Footprint(vram, ram, found.cpu_cores)
         return Resident(name, program, footprint, table.priority(program, model), frozenset({needs}), holder, model)
 
-    stt = config.stt.active_profile()
-    stt_device = "cpu" if stt.device == "cpu" else "cuda"
+    stt, live_stt = config.stt.active_profile(), config.stt.active_profile(live=True)
     found = [
-        unit("stt", "stt", stt.model, Need.LIVE, device=stt_device),
-        unit("stt-batch", "stt-batch", stt.model, Need.BATCH, device=stt_device),
+        unit("stt", "stt", live_stt.model, Need.LIVE, device="cpu" if live_stt.device == "cpu" else "cuda"),
+        unit("stt-batch", "stt-batch", stt.model, Need.BATCH, device="cpu" if stt.device == "cpu" else "cuda"),
     ]
     if llm_backend == "ollama":
         found.append(unit("llm", "llm", config.llm.ollama.model, Need.LIVE, Holder.OLLAMA))

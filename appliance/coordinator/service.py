@@ -19,6 +19,7 @@ from appliance.coordinator.chat import LLM, ChatRouter
 from appliance.coordinator.face import LIPSYNC, FaceRouter
 from appliance.coordinator.janitor import Janitor
 from appliance.coordinator.metrics import GpuReader, TurnMetrics, build_report
+from appliance.coordinator.outbox import Outbox
 from appliance.coordinator.programs import ProgramTable
 from appliance.coordinator.resources import Residency
 from appliance.coordinator.speech_in import BATCH as BATCH_STT
@@ -26,6 +27,7 @@ from appliance.coordinator.speech_in import LIVE as LIVE_STT
 from appliance.coordinator.speech_in import SpeechInRouter
 from appliance.coordinator.speech_out import TTS, SpeechOutRouter
 from appliance.coordinator.training import TRAINER, TrainingRouter
+from appliance.coordinator.voice_chat import VoiceChats
 from appliance.coordinator.voices import VoiceRouter
 from appliance.store.conversations import ConversationStore
 from appliance.store.db import StoreError, connect
@@ -65,6 +67,7 @@ from ipc.messages import (
     ListVoices,
     Message,
     MetricsQuery,
+    PlaybackPosition,
     PrepareAvatar,
     ProcessStateChanged,
     ReleaseSession,
@@ -80,6 +83,8 @@ from ipc.messages import (
     TrainedVoice,
     TrainVoiceRequest,
     TranscribeFile,
+    VoiceClose,
+    VoiceOpen,
     WorkerFailed,
     WorkerHello,
     WorkerReady,
@@ -101,6 +106,7 @@ WANTS: dict[type[Message], tuple[str, ...]] = {
     AnimateOpen: (LIPSYNC,),
     GenerateAvatar: (TTS, LIPSYNC),
     PrepareAvatar: (LIPSYNC,),
+    VoiceOpen: (LIVE_STT, LLM, TTS, LIPSYNC),
 }
 
 
@@ -131,12 +137,13 @@ class Coordinator:
         self._server = ControlServer(ctx, control_endpoint(self._config.paths.runtime_dir))
         self._events = EventPublisher(ctx, events_endpoint(self._config.paths.runtime_dir))
         self._store = store
-        self._chat = ChatRouter(self._config, self._server, store, self._programs, self._metrics)
-        self._speech_in = SpeechInRouter(self._config, self._server, self._programs)
+        outbox = Outbox(self._server)  # the voice pipeline is a local client of these routers
+        self._chat = ChatRouter(self._config, outbox, store, self._programs, self._metrics)
+        self._speech_in = SpeechInRouter(self._config, outbox, self._programs)
         voices = VoiceStore(conn, self._config.paths.data_dir / "voices")
         self._voices = VoiceRouter(voices)
-        self._speech_out = SpeechOutRouter(self._config, self._server, self._programs, self._voices)
-        self._face = FaceRouter(self._config, self._server, self._programs)
+        self._speech_out = SpeechOutRouter(self._config, outbox, self._programs, self._voices)
+        self._face = FaceRouter(self._config, outbox, self._programs)
         leases = Residency(self._config, self._supervisor, self._programs)
         self._residency = leases
         leases.start()  # the idle sweep; close() stops it
@@ -145,6 +152,8 @@ class Coordinator:
         self._avatars.recover()  # before training's: it would hand a queued video job to the trainer
         self._training = TrainingRouter(self._config, self._server, self._programs, jobs, voices, leases)
         self._training.recover()
+        self._voice = VoiceChats(self._config, outbox, store, self._chat, self._speech_in, self._speech_out,
+                                 self._face, self._avatars, leases, self._metrics)  # fmt: skip
         self._janitor = Janitor(self._config.retention, self._config.paths.data_dir, store, jobs,
                                 self._avatars.busy_ids)  # fmt: skip
         await self._sync_with_supervisor()
@@ -162,6 +171,7 @@ class Coordinator:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._avatars.close()
+        self._voice.close()
         self._residency.close()
         self._gpu.close()
         self._server.close()
@@ -207,6 +217,8 @@ class Coordinator:
                 self._residency.heard(message.program, busy=message.busy)
             case WorkerHello():
                 self._programs.hello(message.program, message.pid, now)
+                if message.program == "gateway":  # a new gateway holds none of the old one's connections
+                    self._spawn(self._voice.close_all("gateway-restarted"))
             case WorkerReady():
                 self._programs.ready(message.program, message.pid, message.backend, message.model, now)
                 await self._events.publish(message)
@@ -257,6 +269,12 @@ class Coordinator:
                 )
             case GpuLease() | GpuRelease():
                 self._spawn(self._training.lease(incoming.peer, request_id, message))
+            case VoiceOpen():
+                self._spawn(self._voice.open(incoming.peer, request_id, message))
+            case PlaybackPosition():
+                self._voice.playback(message)
+            case VoiceClose():
+                self._spawn(self._voice.hang_up(message))
             case AudioChunk():
                 await self._speech_in.chunk(message)
             case AudioStreamOpen():

@@ -17,9 +17,9 @@ import logging
 from dataclasses import dataclass
 
 from appliance.config import MynahConfig
+from appliance.coordinator.outbox import Sender
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from appliance.logs import log_context
-from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import (
     AudioChunk,
@@ -54,7 +54,7 @@ class FileJob:
 
 
 class SpeechInRouter:
-    def __init__(self, config: MynahConfig, server: ControlServer, programs: ProgramTable) -> None:
+    def __init__(self, config: MynahConfig, server: Sender, programs: ProgramTable) -> None:
         self._config = config
         self._server = server
         self._programs = programs

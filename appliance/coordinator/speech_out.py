@@ -8,18 +8,18 @@ is told which files to speak with, never reads the database.
 from __future__ import annotations
 
 from appliance.config import MynahConfig
+from appliance.coordinator.outbox import Sender
 from appliance.coordinator.programs import ProgramTable
 from appliance.coordinator.streams import TurnStreams
 from appliance.coordinator.voices import VoiceRouter
 from appliance.store.db import StoreError
-from ipc.bus import ControlServer
 from ipc.messages import ErrorReply, Message, SpeakDone, SpeakEnd, SpeakOpen, SpeakText, SynthesisOpen, VoiceSpec
 
 TTS = "tts"
 
 
 class SpeechOutRouter:
-    def __init__(self, config: MynahConfig, server: ControlServer, programs: ProgramTable, voices: VoiceRouter) -> None:
+    def __init__(self, config: MynahConfig, server: Sender, programs: ProgramTable, voices: VoiceRouter) -> None:
         self._server = server
         self._voices = voices
         self._streams = TurnStreams(config, server, programs, TTS, "speech synthesis")

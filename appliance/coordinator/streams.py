@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from appliance.config import MynahConfig
+from appliance.coordinator.outbox import Sender
 from appliance.coordinator.programs import ProgramTable, wait_until_ready
 from appliance.logs import log_context
-from ipc.bus import ControlServer
 from ipc.errors import PeerUnreachable
 from ipc.messages import CancelTurn, ErrorReply, Message
 
@@ -36,7 +36,7 @@ class TurnStream:
 
 
 class TurnStreams:
-    def __init__(self, config: MynahConfig, server: ControlServer, programs: ProgramTable, worker: str,
+    def __init__(self, config: MynahConfig, server: Sender, programs: ProgramTable, worker: str,
                  what: str) -> None:  # fmt: skip
         self._config = config
         self._server = server

@@ -17,7 +17,7 @@ from appliance.gateway.limits import BodyLimit
 from appliance.gateway.link import CoordinatorLink
 from appliance.gateway.metrics import CountErrors, GatewayMetrics
 from appliance.gateway.mic import MicRing
-from appliance.gateway.routes import avatars, chat, health, jobs, sessions, speak, transcribe, voices
+from appliance.gateway.routes import avatars, chat, health, jobs, sessions, speak, transcribe, voice_chat, voices
 from appliance.gateway.routes import devices as device_routes
 from appliance.gateway.routes import metrics as metrics_routes
 from appliance.security.certs import own_origins
@@ -53,7 +53,7 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
     uploads["/generate-avatar"] = config.lipsync.max_upload_bytes + config.trainer.max_upload_bytes
     per_path = {path: limit + 64 * 1024 for path, limit in uploads.items()}
     app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path=per_path)
-    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars):
+    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars, voice_chat):
         app.include_router(module.router)
     # LAN security (docs/architecture.md): a token on every route but the open ones, then CORS outermost, so
     # preflights are answered and refusals still carry CORS headers.

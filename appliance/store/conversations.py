@@ -78,15 +78,35 @@ class ConversationStore:
         return turn_id
 
     def finish_turn(self, turn_id: str, reply: str, timings: dict[str, Any]) -> None:
+        """A running turn's reply; a turn that already ended (interrupted meanwhile) keeps what it has."""
+        now = self._clock()
+        with transaction(self._conn):
+            row = self._conn.execute("SELECT session_id, status FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            if row is None:
+                raise StoreError("turn-not-found", f"no turn {turn_id!r}")
+            if row["status"] != "running":
+                return
+            self._add_line(row["session_id"], turn_id, "assistant", reply, now)
+            self._conn.execute(
+                "UPDATE turns SET status = 'done', timings = ?, ended_at = ? WHERE id = ?",
+                (json.dumps(timings), now, turn_id),
+            )
+            self._conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"]))
+
+    def interrupt_turn(self, turn_id: str, heard: str, timings: dict[str, Any]) -> None:
+        """Barge-in: the reply becomes what the listener heard of it. A turn with nothing heard is failed
+        (`interrupted`), so the model's context leaves it out; the user's words stay in the history."""
         now = self._clock()
         with transaction(self._conn):
             row = self._conn.execute("SELECT session_id FROM turns WHERE id = ?", (turn_id,)).fetchone()
             if row is None:
                 raise StoreError("turn-not-found", f"no turn {turn_id!r}")
-            self._add_line(row["session_id"], turn_id, "assistant", reply, now)
+            self._conn.execute("DELETE FROM lines WHERE turn_id = ? AND role = 'assistant'", (turn_id,))
+            if heard:
+                self._add_line(row["session_id"], turn_id, "assistant", heard, now)
             self._conn.execute(
-                "UPDATE turns SET status = 'done', timings = ?, ended_at = ? WHERE id = ?",
-                (json.dumps(timings), now, turn_id),
+                "UPDATE turns SET status = ?, error_code = 'interrupted', timings = ?, ended_at = ? WHERE id = ?",
+                ("done" if heard else "failed", json.dumps(timings), now, turn_id),
             )
             self._conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"]))
 

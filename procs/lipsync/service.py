@@ -5,8 +5,9 @@
 - AnimateOpen / AnimateSpeech / AnimateEnd: a live stream. Each speech chunk (PCM16 48 kHz, with phoneme
   spans when the voice has them, else spans found from the audio itself) is planned into frames
   (procs/lipsync/animate.py); each frame is rendered into the worker's frame ring (`lipsync-frames`, RGB24)
-  and announced with FrameReady, tagged with its 48 kHz sample index. A frame already more than LATE_S behind
-  the speech's real-time schedule is dropped and counted, never rendered late. CancelTurn stops a stream.
+  and announced with FrameReady, tagged with its 48 kHz sample index. Frames are drawn at most LEAD_S ahead of
+  the speech's real-time schedule (from its first chunk); one already more than LATE_S behind it is dropped and
+  counted, never rendered late. CancelTurn stops a stream.
 - RenderVideo: a whole MP4 (batch, in an idle-class thread, so live streams come first): phonemes as given, or
   from the STT worker's word timings (asked through the coordinator), or from the audio alone; then the
   real-time renderer or SadTalker, 30 fps H.264 + AAC (procs/lipsync/video.py).
@@ -76,6 +77,10 @@ log = logging.getLogger(__name__)
 
 RING_SLOTS = 32  # about a second of video in flight: readers take frames as they come
 LATE_S = 0.5  # a frame this far behind its moment in the speech is dropped
+# Live frames are drawn at most this far ahead of their moment in the speech (audio is the clock): the ring's
+# readers never fall a ring behind (3 sessions x 7 frames < 32 slots), and the cores go to TTS and the LLM
+# while the speech plays rather than to frames nobody can see yet.
+LEAD_S = 0.22
 RIG_FILE = "rig.npz"
 KEPT_AVATARS = 3
 PROGRESS_EVERY = 30  # frames between a batch video's progress reports
@@ -112,6 +117,7 @@ class _Stream:
     frames: int = 0
     dropped: int = 0
     cancelled: bool = False
+    stop: asyncio.Event = field(default_factory=asyncio.Event)  # set with `cancelled`: wakes a paced stream
     finished: bool = False
     work: asyncio.Lock = field(default_factory=asyncio.Lock)  # chunks are rendered in order
 
@@ -165,6 +171,7 @@ class LipsyncService:
         match packet.message:
             case CancelTurn(turn_id=turn_id) if (stream := self._streams.get(turn_id)) is not None:
                 stream.cancelled = True
+                stream.stop.set()
                 with log_context(turn_id=turn_id):
                     self._spawn(self._cancel(stream))
             case CancelJob(job_id=job_id):
@@ -258,7 +265,7 @@ class LipsyncService:
             if data:
                 avatar, cached = await loop.run_in_executor(self._batch, self._avatar_from, data)
             else:
-                avatar, cached = await loop.run_in_executor(self._batch, self._avatar_by_id, None), True
+                avatar, cached = await loop.run_in_executor(self._batch, self._avatar_by_id, request.avatar_id), True
             await reply(AvatarPrepared(avatar.prepared.info(), cached))
         except CodedError as err:
             log.info("avatar %r refused: %s (%s)", request.filename, err.message, err.code)
@@ -304,11 +311,14 @@ class LipsyncService:
         loop = asyncio.get_running_loop()
         renderer = stream.avatar.renderer("live")
         for plan in plans:
+            moment = stream.first_speech_at + plan.index / FPS
+            if (early := moment - LEAD_S - time.monotonic()) > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stream.stop.wait(), early)
             if stream.cancelled:
                 await self._finish(stream)
                 return
-            due = stream.first_speech_at + plan.index / FPS + LATE_S
-            if time.monotonic() > due:
+            if time.monotonic() > moment + LATE_S:
                 stream.dropped += 1
                 continue
             ref = await loop.run_in_executor(self._live, self._draw, renderer, plan)

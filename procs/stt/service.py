@@ -57,6 +57,7 @@ class SttService:
     def __init__(self, config: SttConfig, models: ModelStore, *, batch: bool = False) -> None:
         self._config = config
         self._models = models
+        self._live = not batch
         self._backend: SttBackend | None = None
         # The model is loaded on this thread too, so CTranslate2's own threads inherit its scheduling class.
         self._decoder = worker_threads("decoder", batch=batch)
@@ -74,7 +75,7 @@ class SttService:
 
     async def load(self) -> None:
         try:
-            backend = create_backend(self._config, self._models)
+            backend = create_backend(self._config, self._models, live=self._live)
             await asyncio.get_running_loop().run_in_executor(self._decoder, backend.load)
             # The first decode pays for allocations; pay it now, not on the user's first words.
             await asyncio.get_running_loop().run_in_executor(self._decoder, backend.transcribe, _silence(1.0))

@@ -76,6 +76,13 @@ class _Stream:
     def turn_id(self) -> str:
         return self.open.turn_id
 
+    def ahead_s(self, now: float) -> float:
+        """How much of its speech is ready beyond what a listener who started at its first audio has heard:
+        the stream's slack. One with no audio yet has none at all (it waits for its first words)."""
+        if not self.chunks:
+            return float("-inf")
+        return self.next_sample / OUTPUT_RATE - (now - (self.opened_at + self.first_audio_s))
+
 
 class TtsService:
     def __init__(self, config: TtsConfig, paths: PathsConfig, models: ModelStore) -> None:
@@ -135,16 +142,21 @@ class TtsService:
                 await reply(ErrorReply("unsupported-request", f"the tts worker does not serve {type(other).__name__}"))
 
     def _kick(self) -> None:
-        """Start speaking the oldest stream's next piece, if the synthesis thread is free."""
+        """Start the most urgent work, if the synthesis thread is free: the next piece of the stream with the least
+        speech ready ahead of its listener (a stream's first words before anyone's later ones, so a second
+        session does not wait for a first one's whole answer), then the end of a stream that has said it all."""
         if self._speaking is not None and not self._speaking.done():
             return
-        for stream in list(self._streams.values()):
-            if stream.finished:
-                self._streams.pop(stream.turn_id, None)
-            elif stream.pieces:
-                self._speaking = _task_for(stream, self._speak(stream, stream.pieces.popleft()))
-                return
-            elif stream.ended:
+        for stream in [s for s in self._streams.values() if s.finished]:
+            self._streams.pop(stream.turn_id, None)
+        now = time.monotonic()
+        waiting = [s for s in self._streams.values() if s.pieces]
+        if waiting:
+            stream = min(waiting, key=lambda s: s.ahead_s(now))  # ties: the oldest (dicts keep their order)
+            self._speaking = _task_for(stream, self._speak(stream, stream.pieces.popleft()))
+            return
+        for stream in self._streams.values():
+            if stream.ended:
                 self._speaking = _task_for(stream, self._finish(stream))
                 return
 

@@ -65,7 +65,8 @@ async def test_answers_a_factual_question(model_path: Path) -> None:
     text, finished = await _ask(backend, _prompt("s", FRANCE))
     assert "Paris" in text
     assert finished.stop_reason == "stop"
-    assert finished.prompt_tokens == finished.prefilled_tokens  # nothing was cached yet
+    # The prompt frame (instructions, examples) was evaluated at load: a first turn prefills its own words only.
+    assert finished.prefilled_tokens < 20 < finished.prompt_tokens - 60
     assert backend.model.startswith(MODEL)
     await backend.unload()
 

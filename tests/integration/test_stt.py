@@ -125,9 +125,13 @@ def test_an_oversized_upload_is_refused_before_it_is_read(appliance: Appliance) 
     assert response.json()["code"] == "request-too-large"
 
 
+ROUNDS = 5
+
+
 def test_a_long_upload_does_not_delay_a_live_utterance(appliance: Appliance) -> None:
     """Batch work yields to live work: the final of an utterance spoken during a long file upload arrives
-    within 20% of the time it takes with nothing else running (medians, measured side by side)."""
+    within 20% of the time it takes with nothing else running (medians of 5, measured side by side: with 3 the
+    VM's noise alone crossed the bound once in CI, 1.22)."""
     clip = pad(synthesize(SENTENCES[1], "piper"), 0.8, 1.2)
     long_speech = np.concatenate([pad(synthesize(s, "piper"), 0.2, 0.3).samples for s in SENTENCES[:16]] * 3)
     upload = encode(long_speech, SAMPLE_RATE, "flac")
@@ -146,7 +150,7 @@ def test_a_long_upload_does_not_delay_a_live_utterance(appliance: Appliance) -> 
             started.set()
             uploads.append(http.post("/api/transcribe", files={"file": ("long.flac", upload)}).status_code)
 
-    for _ in range(3):
+    for _ in range(ROUNDS):
         alone.append(latency())
         started = threading.Event()
         worker = threading.Thread(target=transcribe_file, args=(started,))
@@ -155,7 +159,7 @@ def test_a_long_upload_does_not_delay_a_live_utterance(appliance: Appliance) -> 
         time.sleep(1.0)  # the batch decode is under way
         loaded.append(latency())
         worker.join()
-    assert uploads == [200, 200, 200]
+    assert uploads == [200] * ROUNDS
     ratio = statistics.median(loaded) / statistics.median(alone)
     print(f"live final latency alone {alone} loaded {loaded} ratio {ratio:.2f}")
     assert ratio <= 1.2, f"alone {alone}, during a long upload {loaded}"

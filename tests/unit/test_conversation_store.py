@@ -47,6 +47,31 @@ def test_a_failed_turn_keeps_what_the_user_said_but_leaves_the_context(store: Co
     assert [line.text for line in store.context(session)] == ["first", "reply"]
 
 
+def test_an_interrupted_turn_keeps_only_what_was_heard(store: ConversationStore) -> None:
+    session = store.create_session()
+    turn = store.start_turn(session, "Tell me a story.")
+    store.interrupt_turn(turn, "Once upon a", {"first_audio": 1.2})
+    store.finish_turn(turn, "Once upon a time there was a dragon.", {})  # the model's reply, arriving later
+    assert [(line.role, line.text) for line in store.history(session)] == [
+        ("user", "Tell me a story."),
+        ("assistant", "Once upon a"),
+    ]
+    assert [line.text for line in store.context(session)] == ["Tell me a story.", "Once upon a"]
+    # Interrupted after the reply was stored (the answer was still playing): the line is cut back.
+    second = store.start_turn(session, "Another one.")
+    store.finish_turn(second, "A knight rode out. He met a dragon.", {})
+    store.interrupt_turn(second, "A knight rode out.", {})
+    assert store.history(session)[-1].text == "A knight rode out."
+
+
+def test_a_turn_interrupted_before_a_word_was_heard_leaves_the_context(store: ConversationStore) -> None:
+    session = store.create_session()
+    turn = store.start_turn(session, "What is")
+    store.interrupt_turn(turn, "", {})
+    assert [line.role for line in store.history(session)] == ["user"]
+    assert store.context(session) == []
+
+
 def test_turns_left_running_by_a_dead_coordinator_are_failed_at_start(store: ConversationStore) -> None:
     session = store.create_session()
     store.start_turn(session, "interrupted")

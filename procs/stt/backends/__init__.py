@@ -22,9 +22,10 @@ def _backend_class(name: str) -> type:
     return backend_class("stt", BACKENDS, name, SttError)
 
 
-def create_backend(config: SttConfig, models: ModelStore) -> SttBackend:
-    """The configured backend for the active profile, its model resolved (and verified) by the store; not loaded."""
-    profile = config.active_profile()
+def create_backend(config: SttConfig, models: ModelStore, *, live: bool = False) -> SttBackend:
+    """The configured backend for the active profile (the live one for the live program), its model resolved (and
+    verified) by the store; not loaded."""
+    profile = config.active_profile(live=live)
     try:
         model_dir = models.resolve(profile.model)
     except ModelError as err:
