@@ -855,6 +855,7 @@ class VoiceTurnEnded(Message, frozen=True):
     samples: int = 0  # reply speech sent, on the turn's 48 kHz timeline
     frames: int = 0
     dropped_frames: int = 0
+    stopped: tuple[str, ...] = ()  # interrupted: the stages whose work for the turn was cancelled (llm, tts, lipsync)
 
 
 class PlaybackPosition(Message, frozen=True):

@@ -436,11 +436,13 @@ class VoiceChats:
                 self._store.interrupt_turn(turn.turn_id, heard, dict(turn.trace))
             except StoreError as err:
                 log.warning("turn %s: cannot store what was heard: %s", turn.turn_id, err)
+        stopped = tuple(stage for stage, done in (("llm", turn.llm_done), ("tts", turn.speech_done),
+                                                  ("lipsync", turn.face_done)) if not done) if was_running else ()  # fmt: skip
         if was_running:
             await self._stop_work(turn)
         self._metrics.outcomes["voice-interrupted"] += 1
         log.info("voice turn %s interrupted after %s samples; heard %r", turn.no, turn.position(now), heard)
-        await self._tell(session, self._ended(turn, turn.reply, heard=heard))
+        await self._tell(session, self._ended(turn, turn.reply, heard=heard, stopped=stopped))
 
     async def _stop_work(self, turn: VoiceTurn) -> None:
         """Cancel whatever still runs for the turn; nothing of it reaches the client any more."""
@@ -455,9 +457,10 @@ class VoiceChats:
         if not turn.face_done:
             await self._face.cancel(turn.turn_id)
 
-    def _ended(self, turn: VoiceTurn, reply: str, *, heard: str | None = None, code: str = "") -> VoiceTurnEnded:
+    def _ended(self, turn: VoiceTurn, reply: str, *, heard: str | None = None, code: str = "",
+               stopped: tuple[str, ...] = ()) -> VoiceTurnEnded:  # fmt: skip
         return VoiceTurnEnded(turn.turn_id, turn.no, turn.status, reply, reply if heard is None else heard, code,
-                              dict(turn.trace), turn.samples, turn.frames, turn.dropped_frames)  # fmt: skip
+                              dict(turn.trace), turn.samples, turn.frames, turn.dropped_frames, stopped)  # fmt: skip
 
     # --- to the client ------------------------------------------------------------------------------------
 

@@ -221,4 +221,4 @@ def _turn_end_json(message: VoiceTurnEnded) -> dict[str, Any]:
     return {"type": "turn_end", "turn_id": message.turn_id, "turn": message.turn_no, "status": message.status,
             "reply": message.reply, "heard": message.heard, "code": message.code, "trace": message.trace,
             "samples": message.samples, "frames": message.frames,
-            "dropped_frames": message.dropped_frames}  # fmt: skip
+            "dropped_frames": message.dropped_frames, "stopped": list(message.stopped)}  # fmt: skip

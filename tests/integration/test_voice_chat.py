@@ -122,6 +122,8 @@ def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appli
     voice, stop_s, played = asyncio.run(talk())
     first, second = voice.of("turn_end")[0], voice.of("turn_end")[-1]
     assert first["status"] == "interrupted" and second["status"] == "done"
+    # The face was still drawing the answer (it keeps pace with the speech): its work was cancelled.
+    assert "lipsync" in first["stopped"], first
     assert stop_s < 0.3, f"playback stopped {stop_s * 1000:.0f} ms after the user started speaking"
     # Heard: the words of the answer that had played, a whole-word prefix of it.
     heard, reply = first["heard"], first["reply"]
@@ -135,6 +137,32 @@ def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appli
     assert lines[1]["text"] == heard
     assert wer("Wait, stop. What time is it?", lines[2]["text"]) < 0.3, lines[2]["text"]
     print(f"barge-in: playback stopped {stop_s * 1000:.0f} ms after the interruption began; heard {heard!r}")
+
+
+def test_a_question_with_a_pause_in_it_is_answered_whole(appliance: Appliance) -> None:
+    """The pause ends an utterance and its answer starts; the user going on before a word of it was heard
+    interrupts that answer, and the two parts become one question."""
+    first = synthesize("What is the capital", "piper")
+    second = synthesize("of France?", "piper")
+    gap = np.zeros(round(0.75 * 16_000), np.float32)
+    clip = np.concatenate([np.zeros(6400, np.float32), first.samples, gap, second.samples, np.zeros(3200, np.float32)])
+
+    async def talk() -> VoiceClient:
+        async with client(appliance) as voice:
+            voice.say(clip, len(clip) / 16_000)
+            await voice.wait_for(lambda: [e for e in voice.of("turn_end") if e["status"] == "done"], 90)
+            await asyncio.sleep(0.5)
+        return voice
+
+    voice = asyncio.run(talk())
+    ends = voice.of("turn_end")
+    assert [e["status"] for e in ends] == ["interrupted", "done"], ends
+    assert ends[0]["heard"] == ""
+    finals = [f["text"] for f in voice.of("final")]
+    assert len(finals) == 2 and voice.of("turn")[-1]["user_text"] == f"{finals[0]} {finals[1]}", finals
+    assert wer("What is the capital of France?", " ".join(finals)) < 0.4, finals
+    lines = history(appliance, voice.session["session_id"])
+    assert [line["role"] for line in lines] == ["user", "user", "assistant"], lines
 
 
 def test_the_avatars_own_voice_in_the_microphone_does_not_interrupt_it(appliance: Appliance) -> None:
