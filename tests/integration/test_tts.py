@@ -158,6 +158,24 @@ def test_cancelling_a_turn_stops_its_speech_at_once(appliance: Appliance) -> Non
     assert again.done is not None and not again.done.cancelled and again.pcm
 
 
+def test_a_second_streams_first_words_do_not_wait_for_a_first_streams_whole_answer(appliance: Appliance) -> None:
+    """Two sessions answering at once: the tts worker speaks the stream with the least speech ready first, so the
+    second stream's first piece comes while the first stream still has pieces left to say."""
+    long_answer = " ".join([PARAGRAPH] * 3)
+
+    async def both() -> tuple[Heard, Heard, float]:
+        first = asyncio.create_task(speak_tokens(appliance, [long_answer]))  # the whole text at once
+        await asyncio.sleep(0.5)  # its first pieces are spoken, the rest queued
+        second = await speak_tokens(appliance, ["Yes, it is."])
+        return await first, second, time.monotonic()
+
+    first, second, _ = asyncio.run(both())
+    assert first.error is None and second.error is None
+    assert first.done is not None and second.done is not None and not first.done.cancelled
+    assert second.first_audio_at < first.done_at, "the short answer waited for the long one to be said"
+    assert second.done_at < first.done_at
+
+
 def test_speak_returns_a_48_khz_wav_that_transcribes_back(appliance: Appliance) -> None:
     pairs = []
     with appliance.client() as client:
