@@ -6,6 +6,7 @@ start-up rather than silently ignored. Paths that are relative resolve against t
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -297,6 +298,21 @@ class SecurityConfig(_Section):
     cors_origins: tuple[str, ...] = ()
 
 
+class WebRtcConfig(_Section):
+    """The WebRTC transport (appliance/gateway/webrtc.py; docs/voice-chat.md, "WebRTC")."""
+
+    # The only addresses ICE may offer as host candidates and accept in an offer; empty: every address of the
+    # box (aioice's own discovery), which is what a LAN needs. Tests confine it to ["127.0.0.1"].
+    host_addresses: tuple[str, ...] = ()
+
+    @field_validator("host_addresses")
+    @classmethod
+    def _ip_addresses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for address in value:
+            ipaddress.ip_address(address)  # a ValueError names the bad one
+        return value
+
+
 class ResourcesConfig(_Section):
     """The residency planner's budget and policy (docs/architecture.md, "Resources"). Unset budgets are measured:
     the GPU through NVML (its total less what other processes hold), RAM through psutil (total less `reserve_ram_mib`
@@ -332,6 +348,7 @@ class MynahConfig(_Section):
     security: SecurityConfig = SecurityConfig()
     logging: LoggingConfig = LoggingConfig()
     retention: RetentionConfig = RetentionConfig()
+    webrtc: WebRtcConfig = WebRtcConfig()
     # Where this configuration was read from; set by load_config, never by the file itself.
     source: Path | None = None
 

@@ -436,8 +436,8 @@ class VoiceChats:
                 self._store.interrupt_turn(turn.turn_id, heard, dict(turn.trace))
             except StoreError as err:
                 log.warning("turn %s: cannot store what was heard: %s", turn.turn_id, err)
-        stopped = tuple(stage for stage, done in (("llm", turn.llm_done), ("tts", turn.speech_done),
-                                                  ("lipsync", turn.face_done)) if not done) if was_running else ()  # fmt: skip
+        stages = (("llm", turn.llm_done), ("tts", turn.speech_done), ("lipsync", turn.face_done))
+        stopped = tuple(stage for stage, done in stages if not done) if was_running else ()
         if was_running:
             await self._stop_work(turn)
         self._metrics.outcomes["voice-interrupted"] += 1

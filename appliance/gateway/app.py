@@ -20,6 +20,7 @@ from appliance.gateway.mic import MicRing
 from appliance.gateway.routes import avatars, chat, health, jobs, sessions, speak, transcribe, voice_chat, voices
 from appliance.gateway.routes import devices as device_routes
 from appliance.gateway.routes import metrics as metrics_routes
+from appliance.gateway.routes import webrtc as webrtc_routes
 from appliance.security.certs import own_origins
 from appliance.security.pairing import current_code
 from ipc.rings import RingReader
@@ -34,11 +35,13 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
         app.state.link = link or CoordinatorLink(config)
         app.state.mic = MicRing(config.paths.runtime_dir)
         app.state.speech_rings = RingReader()
+        app.state.webrtc_peers = webrtc_routes.LivePeers()
         await app.state.link.start()
         _announce_pairing_code(config)
         try:
             yield
         finally:
+            await app.state.webrtc_peers.close_all()  # their sessions end while the link is up
             await app.state.link.close()
             app.state.mic.close()
             app.state.speech_rings.close()
@@ -53,7 +56,7 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
     uploads["/generate-avatar"] = config.lipsync.max_upload_bytes + config.trainer.max_upload_bytes
     per_path = {path: limit + 64 * 1024 for path, limit in uploads.items()}
     app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path=per_path)
-    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars, voice_chat):
+    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars, voice_chat, webrtc_routes):
         app.include_router(module.router)
     # LAN security (docs/architecture.md): a token on every route but the open ones, then CORS outermost, so
     # preflights are answered and refusals still carry CORS headers.

@@ -71,6 +71,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "trainer-worker-hung": 503,
     "disk-quota-exceeded": 507,
     "metrics-local-only": 403,
+    "webrtc-offer-invalid": 422,
+    "webrtc-unavailable": 503,
+    "webrtc-failed": 502,
 }
 
 

@@ -163,3 +163,18 @@ class JobStartedOut(_Schema):
     job_id: str
     status: Literal["queued", "running"]
     events_url: str
+
+
+class WebRtcOfferIn(_Schema):
+    sdp: str = Field(description="The client's SDP offer, sent after ICE gathering completed (no trickle)")
+    type: str = Field("offer", description='"offer"')
+    session_id: str | None = Field(None, description="Continue this session; omit to start a new one")
+    voice: str | None = Field(None, description="A voice id; omit for the active voice")
+    avatar: str | None = Field(None, description="An avatar id; omit for the default avatar")
+    language: str | None = Field(None, description="The language spoken, e.g. en; omit for the configured one")
+
+
+class WebRtcAnswerOut(_Schema):
+    sdp: str
+    type: Literal["answer"] = "answer"
+    session_id: str
