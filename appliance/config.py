@@ -61,7 +61,10 @@ class EmbeddedLlmConfig(_Section):
     # Measured by bench/llm_prompt_formats.py (docs/llm-prompt-format.md): the few-shot frame beats the chat template.
     prompt_format: Literal["fewshot", "chatml"] = "fewshot"
     n_ctx: int = Field(2048, ge=256)
-    n_threads: int = Field(2, ge=1)
+    # One thread (bench/latency.py, ws, side by side on this 2-core VM): with three voice sessions first audio p50
+    # 2.02 s against 2.77 s for two threads (p95 3.1 against 4.8 s), and the LLM's CPU 0.16 core against 0.40:
+    # its two threads spin at every barrier while speech, face and STT hold the cores. Alone, two gain 33 ms.
+    n_threads: int = Field(1, ge=1)
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     # Sessions whose KV state is kept in memory between turns (least recently used are dropped).
     kv_sessions: int = Field(4, ge=0)

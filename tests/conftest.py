@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -11,12 +12,14 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,6 +83,29 @@ class Appliance:
     def pair(self, code: str, device_name: str = "tests") -> httpx.Response:
         with self.client(authenticated=False) as http:
             return http.post("/api/pair", json={"code": code, "device_name": device_name})
+
+    def transcribe(self, samples: Any, rate: int, *, lead_s: float = 0.0) -> str:
+        """Mono float samples at `rate`, after `lead_s` of silence, through POST /api/transcribe: the text."""
+        samples = np.concatenate([np.zeros(round(lead_s * rate), np.float32), np.asarray(samples, np.float32)])
+        buffer = io.BytesIO()
+        with wave.open(buffer, "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(rate)
+            out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+        with self.client(timeout=120) as http:
+            response = http.post("/api/transcribe", files={"file": ("speech.wav", buffer.getvalue())})
+        assert response.status_code == 200, response.text
+        text: str = response.json()["text"]
+        return text
+
+    def history(self, session_id: str) -> list[dict[str, Any]]:
+        """GET /api/sessions/{id}/history: its lines."""
+        with self.client() as http:
+            response = http.get(f"/api/sessions/{session_id}/history")
+        assert response.status_code == 200, response.text
+        lines: list[dict[str, Any]] = response.json()["lines"]
+        return lines
 
 
 def write_config(home: Path, port: int, extra: str = "", backend: str = "embedded") -> Path:

@@ -125,13 +125,13 @@ def test_an_oversized_upload_is_refused_before_it_is_read(appliance: Appliance) 
     assert response.json()["code"] == "request-too-large"
 
 
-ROUNDS = 5
+ROUNDS = 7
 
 
 def test_a_long_upload_does_not_delay_a_live_utterance(appliance: Appliance) -> None:
     """Batch work yields to live work: the final of an utterance spoken during a long file upload arrives
-    within 20% of the time it takes with nothing else running (medians of 5, measured side by side: with 3 the
-    VM's noise alone crossed the bound once in CI, 1.22)."""
+    within 20% of the time it takes with nothing else running (medians of 7, measured side by side: the ratio is
+    1.1-1.15 on a quiet machine, and with 3 or 5 rounds the VM's noise crossed the bound in CI, 1.22 and 1.20)."""
     clip = pad(synthesize(SENTENCES[1], "piper"), 0.8, 1.2)
     long_speech = np.concatenate([pad(synthesize(s, "piper"), 0.2, 0.3).samples for s in SENTENCES[:16]] * 3)
     upload = encode(long_speech, SAMPLE_RATE, "flac")

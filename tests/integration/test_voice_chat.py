@@ -8,9 +8,7 @@ the replies like a speaker would and reports its playback position.
 from __future__ import annotations
 
 import asyncio
-import io
 import statistics
-import wave
 from typing import Any
 
 import numpy as np
@@ -26,28 +24,6 @@ LONG_QUESTION = "Tell me a very long story about a dragon and a knight."
 
 def client(appliance: Appliance, **kwargs: Any) -> VoiceClient:
     return VoiceClient(appliance.url, appliance.token, ca=appliance.ca, **kwargs)
-
-
-def transcribe(appliance: Appliance, speech_48k: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(OUTPUT_RATE)
-        out.writeframes((np.clip(speech_48k, -1, 1) * 32767).astype("<i2").tobytes())
-    with appliance.client(timeout=120) as http:
-        response = http.post("/api/transcribe", files={"file": ("reply.wav", buffer.getvalue())})
-    assert response.status_code == 200, response.text
-    text: str = response.json()["text"]
-    return text
-
-
-def history(appliance: Appliance, session_id: str) -> list[dict[str, Any]]:
-    with appliance.client() as http:
-        response = http.get(f"/api/sessions/{session_id}/history")
-    assert response.status_code == 200, response.text
-    lines: list[dict[str, Any]] = response.json()["lines"]
-    return lines
 
 
 def check_frames_follow_the_audio(turn: TurnMedia, end: dict[str, Any]) -> None:
@@ -90,13 +66,15 @@ def test_a_spoken_conversation_of_three_turns(appliance: Appliance) -> None:
         turn = voice.turns[number]
         assert end["reply"].strip() and end["heard"] == end["reply"]
         assert turn.available() == end["samples"] > OUTPUT_RATE // 2
-        spoken_back = transcribe(appliance, turn.speech_48k())
-        assert wer(end["reply"], spoken_back) < 0.2, (end["reply"], spoken_back)
         check_frames_follow_the_audio(turn, end)
         assert set(end["trace"]) >= {"final", "first_token", "first_audio", "first_frame", "end"}
+    # The replies as a listener heard them, after a moment's silence (a reply starts abruptly: without the lead,
+    # Whisper once heard its first words "Green is" as "Bring as").
+    spoken_back = [appliance.transcribe(voice.turns[n].speech_48k(), OUTPUT_RATE, lead_s=0.5) for n in (1, 2, 3)]
+    assert corpus_wer(zip([e["reply"] for e in ends], spoken_back, strict=True)) < 0.15, (ends, spoken_back)
     # The second turn used the first's context: only the first said the colour.
     assert "green" in ends[1]["reply"].lower(), ends[1]["reply"]
-    lines = history(appliance, voice.session["session_id"])
+    lines = appliance.history(voice.session["session_id"])
     assert [line["role"] for line in lines] == ["user", "assistant"] * 3
     assert [line["text"] for line in lines[1::2]] == [e["reply"] for e in ends]
     print(f"end of speech -> first audio, per turn: {[round(s, 3) for s in first_audio]}")
@@ -132,7 +110,7 @@ def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appli
     assert played < first["samples"]
     # The work stopped: the answer's audio ended well short of what a whole answer takes, nothing came after.
     assert voice.turns[1].available() <= first["samples"]
-    lines = history(appliance, voice.session["session_id"])
+    lines = appliance.history(voice.session["session_id"])
     assert [line["role"] for line in lines] == ["user", "assistant", "user", "assistant"]
     assert lines[1]["text"] == heard
     assert wer("Wait, stop. What time is it?", lines[2]["text"]) < 0.3, lines[2]["text"]
@@ -161,7 +139,7 @@ def test_a_question_with_a_pause_in_it_is_answered_whole(appliance: Appliance) -
     finals = [f["text"] for f in voice.of("final")]
     assert len(finals) == 2 and voice.of("turn")[-1]["user_text"] == f"{finals[0]} {finals[1]}", finals
     assert wer("What is the capital of France?", " ".join(finals)) < 0.4, finals
-    lines = history(appliance, voice.session["session_id"])
+    lines = appliance.history(voice.session["session_id"])
     assert [line["role"] for line in lines] == ["user", "user", "assistant"], lines
 
 
@@ -240,7 +218,7 @@ def test_a_dropped_connection_resumes_its_session_and_leaves_no_work_running(app
         return session_id, again
 
     session_id, _ = asyncio.run(talk())
-    lines = history(appliance, session_id)
+    lines = appliance.history(session_id)
     assert [line["role"] for line in lines][:2] == ["user", "assistant"]
     cut = lines[1]["text"]
     assert cut and len(cut.split()) < 40, "the first answer was cut where the connection dropped"

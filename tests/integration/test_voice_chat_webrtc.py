@@ -8,10 +8,8 @@ no STUN server (`[webrtc] host_addresses`), so nothing leaves loopback.
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import time
-import wave
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,28 +46,6 @@ def appliance() -> Iterator[Appliance]:
 
 def client(appliance: Appliance, **kwargs: Any) -> WebRtcClient:
     return WebRtcClient(appliance.url, appliance.token, ca=appliance.ca, **kwargs)
-
-
-def transcribe(appliance: Appliance, speech_48k: np.ndarray) -> str:
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(OUTPUT_RATE)
-        out.writeframes((np.clip(speech_48k, -1, 1) * 32767).astype("<i2").tobytes())
-    with appliance.client(timeout=120) as http:
-        response = http.post("/api/transcribe", files={"file": ("reply.wav", buffer.getvalue())})
-    assert response.status_code == 200, response.text
-    text: str = response.json()["text"]
-    return text
-
-
-def history(appliance: Appliance, session_id: str) -> list[dict[str, Any]]:
-    with appliance.client() as http:
-        response = http.get(f"/api/sessions/{session_id}/history")
-    assert response.status_code == 200, response.text
-    lines: list[dict[str, Any]] = response.json()["lines"]
-    return lines
 
 
 def idle_thumbs(appliance: Appliance, avatar_id: str) -> np.ndarray:
@@ -157,7 +133,7 @@ def test_a_spoken_conversation_of_three_turns_over_webrtc(appliance: Appliance) 
     assert len(finals) == 3 and corpus_wer(zip(CONVERSATION, [f["text"] for f in finals], strict=True)) < 0.15, finals
     ends = voice.of("turn_end")
     assert [e["status"] for e in ends] == ["done"] * 3, ends
-    spoken_back = [transcribe(appliance, voice.turn_audio(number)) for number in range(1, 4)]
+    spoken_back = [appliance.transcribe(voice.turn_audio(number), OUTPUT_RATE, lead_s=0.5) for number in range(1, 4)]
     # Pooled, as the finals are: a one-word reply ("Paris.") would make one misheard word a WER of 1.
     assert corpus_wer(zip([e["reply"] for e in ends], spoken_back, strict=True)) < 0.25, (ends, spoken_back)
     for number, end in enumerate(ends, 1):
@@ -171,7 +147,7 @@ def test_a_spoken_conversation_of_three_turns_over_webrtc(appliance: Appliance) 
         assert sync["frames"] + end["dropped_frames"] + sync["late_frames"] >= spans - 1, (sync, end)
         assert sync["late_frames"] + sync["overflow_frames"] <= spans // 10, sync
     assert "green" in ends[1]["reply"].lower(), ends[1]["reply"]
-    lines = history(appliance, voice.session["session_id"])
+    lines = appliance.history(voice.session["session_id"])
     assert [line["role"] for line in lines] == ["user", "assistant"] * 3
     video = check_video(voice, idle_thumbs(appliance, voice.session["avatar"]["id"]))
     print(f"webrtc: offer {voice.timings['offer_s']:.3f} s, answer {voice.timings['answer_s']:.3f} s, connected "
@@ -234,7 +210,7 @@ def test_a_vanished_peer_is_cleaned_up(appliance: Appliance, how: str) -> None:
 
     session_id, second = asyncio.run(talk())
     assert second["sessions"] == 1, "the vanished peer's session still holds its slot"
-    lines = history(appliance, session_id)
+    lines = appliance.history(session_id)
     assert [line["role"] for line in lines][:2] == ["user", "assistant"]
     assert lines[1]["text"] and len(lines[1]["text"].split()) < 40, "the answer was cut where the peer went"
     assert appliance.program("lipsync")["state"] == "RUNNING" and appliance.program("tts")["state"] == "RUNNING"
