@@ -287,6 +287,9 @@ class AudioStreamOpen(Message, frozen=True):
 
     stream_id: str
     language: str | None = None
+    # False: no speculative final at the first pause; the final is decoded once the end of speech is confirmed
+    # (the sequential pipeline of bench/latency.py, to measure what streaming gains).
+    speculative: bool = True
 
 
 class AudioChunk(Message, frozen=True):
@@ -794,7 +797,7 @@ class VoiceOpen(Message, frozen=True):
     avatar_id: str | None = None
     language: str | None = None
     # For measurement (bench/latency.py --sequential): each stage waits for the whole of the previous one's
-    # output (the LLM's reply, then all of its speech) instead of streaming into the next.
+    # output (the end of speech confirmed, the LLM's reply, then all of its speech) instead of streaming into the next.
     sequential: bool = False
 
 

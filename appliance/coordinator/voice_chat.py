@@ -223,7 +223,9 @@ class VoiceChats:
                                admitted.max_sessions)  # fmt: skip
         await self._tell(session, started)
         await self._speech_in.open_stream(
-            LOCAL, session.stream_id, AudioStreamOpen(session.stream_id, request.language)
+            LOCAL,
+            session.stream_id,
+            AudioStreamOpen(session.stream_id, request.language, speculative=not request.sequential),
         )
         log.info("voice session %s open (%s of %s live)", session_id, admitted.sessions, admitted.max_sessions)
         return None

@@ -65,8 +65,10 @@ class _Utterance:
 
 
 class LiveStream:
-    def __init__(self, stream_id: str, config: SttStreamingConfig, vad: SileroVad, clock: Clock) -> None:
+    def __init__(self, stream_id: str, config: SttStreamingConfig, vad: SileroVad, clock: Clock, *,
+                 speculative: bool = True) -> None:  # fmt: skip
         self.stream_id = stream_id
+        self._speculative = speculative
         self._config = config
         self._vad = vad
         self._clock = clock
@@ -130,7 +132,7 @@ class LiveStream:
                 self._agreement.reset()
                 self._drop_waiting(JobKind.PARTIAL)
                 return [VadEvent(self.stream_id, self._current.number, "start", event.start_sample, now)]
-            case PauseDetected() if self._current is not None:
+            case PauseDetected() if self._current is not None and self._speculative:
                 self._current.speculative_end = event.at_sample
                 self._current.speculative_text = None
                 self._queue(JobKind.SPECULATIVE, event.at_sample)

@@ -92,7 +92,8 @@ class SttService:
                 with log_context(turn_id=chunk.stream_id):
                     await self._chunk(chunk)
             case AudioStreamOpen() as request:
-                live = LiveStream(request.stream_id, self._config.streaming, SileroVad(), time.monotonic)
+                live = LiveStream(request.stream_id, self._config.streaming, SileroVad(), time.monotonic,
+                                  speculative=request.speculative)  # fmt: skip
                 self._streams[request.stream_id] = _Stream(live, reply)
             case AudioStreamClose() as request:
                 with log_context(turn_id=request.stream_id):
