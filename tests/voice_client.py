@@ -78,7 +78,33 @@ class Spoken:
     speech_end_at: float  # monotonic
 
 
-class VoiceClient:
+class EventLog:
+    """A client's protocol events as they arrived (monotonic time, event), and waiting on them."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self._changed = asyncio.Event()  # set on every event (and whatever else a client wants waited on)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for _, e in self.events if e["type"] == kind]
+
+    def arrival(self, event: dict[str, Any]) -> float:
+        return next(t for t, e in self.events if e is event)
+
+    async def wait_for(self, check: Any, within: float) -> Any:
+        """Until `check()` gives something truthy (re-checked whenever something arrives), or TimeoutError."""
+        deadline = time.monotonic() + within
+        while not (found := check()):
+            self._changed.clear()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"waited {within} s; events: {[e['type'] for _, e in self.events][-30:]}")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
+        return found
+
+
+class VoiceClient(EventLog):
     def __init__(self, url: str, token: str, *, ca: Path | None = None, session_id: str | None = None,
                  echo_gain: float = 0.0, echo_delay_s: float = 0.12, idle: bool = False,
                  extra: dict[str, str] | None = None) -> None:  # fmt: skip
@@ -92,7 +118,7 @@ class VoiceClient:
         self.echo_gain = echo_gain
         self._echo = deque(np.zeros(round(echo_delay_s * MIC_RATE), np.float32))
         self._echo_resampler = soxr.ResampleStream(OUTPUT_RATE, MIC_RATE, 1, dtype="float32")
-        self.events: list[tuple[float, dict[str, Any]]] = []
+        super().__init__()
         self.turns: dict[int, TurnMedia] = {}
         self.idle_frames = 0
         self.session: dict[str, Any] = {}
@@ -101,7 +127,6 @@ class VoiceClient:
         self._ws: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._started = 0.0
-        self._changed = asyncio.Event()
         self.closed: dict[str, Any] | None = None
 
     async def __aenter__(self) -> VoiceClient:
@@ -240,26 +265,8 @@ class VoiceClient:
                 self.closed = event
             self._changed.set()
 
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for _, e in self.events if e["type"] == kind]
-
-    def arrival(self, event: dict[str, Any]) -> float:
-        return next(t for t, e in self.events if e is event)
-
     def _turn_end(self, turn_no: int) -> dict[str, Any] | None:
         return next((e for _, e in self.events if e["type"] == "turn_end" and e["turn"] == turn_no), None)
-
-    async def wait_for(self, check: Any, within: float) -> Any:
-        """Until `check()` gives something truthy (re-checked on every event), or TimeoutError."""
-        deadline = time.monotonic() + within
-        while not (found := check()):
-            self._changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"waited {within} s; events: {[e['type'] for _, e in self.events][-30:]}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
-        return found
 
     async def turn_heard(self, turn_no: int, within: float = 120.0) -> dict[str, Any]:
         """Until turn `turn_no` ended and its speech was played to the end (or it was cut): its turn_end."""

@@ -30,6 +30,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from appliance.gateway.webrtc import confine_host_addresses, keep_candidates
+from tests.voice_client import EventLog
 
 MIC_RATE = 16_000
 OUTPUT_RATE = 48_000
@@ -102,7 +103,7 @@ class Microphone(MediaStreamTrack):
         return out
 
 
-class WebRtcClient:
+class WebRtcClient(EventLog):
     def __init__(self, url: str, token: str, *, ca: Path | None = None, session_id: str | None = None) -> None:
         self.url = url
         self._token = token
@@ -110,7 +111,7 @@ class WebRtcClient:
         self._session_id = session_id
         self.mic = Microphone()
         self.pc: RTCPeerConnection | None = None
-        self.events: list[tuple[float, dict[str, Any]]] = []
+        super().__init__()
         self.audio: list[tuple[int, float, npt.NDArray[np.int16]]] = []  # pts, arrival, mono PCM16
         self.video: list[VideoIn] = []
         self.session: dict[str, Any] = {}
@@ -119,7 +120,6 @@ class WebRtcClient:
         self.timings: dict[str, float] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: Any = None
-        self._changed = asyncio.Event()
 
     async def __aenter__(self) -> WebRtcClient:
         confine_host_addresses(LOOPBACK)
@@ -243,12 +243,6 @@ class WebRtcClient:
             self.closed = event
         self._changed.set()
 
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for _, e in self.events if e["type"] == kind]
-
-    def arrival(self, event: dict[str, Any]) -> float:
-        return next(t for t, e in self.events if e is event)
-
     def turn_event(self, kind: str, turn_no: int) -> dict[str, Any] | None:
         return next((e for e in self.of(kind) if e.get("turn") == turn_no), None)
 
@@ -269,18 +263,6 @@ class WebRtcClient:
         playout = self.turn_event("playout", turn_no)
         assert playout is not None
         return min(t for pts, t, pcm in self.audio if pts + len(pcm) > playout["pts"])
-
-    async def wait_for(self, check: Any, within: float) -> Any:
-        """Until `check()` gives something truthy (re-checked on every event and audio frame), or TimeoutError."""
-        deadline = time.monotonic() + within
-        while not (found := check()):
-            self._changed.clear()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"waited {within} s; events: {[e['type'] for _, e in self.events][-30:]}")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.5))
-        return found
 
     async def turn_heard(self, turn_no: int, within: float = 120.0) -> dict[str, Any]:
         """Until turn `turn_no` ended and its speech has arrived to its end (or it was cut): its turn_end."""
