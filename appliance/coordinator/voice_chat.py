@@ -23,6 +23,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -178,6 +179,7 @@ class VoiceChats:
         self._residency = residency
         self._metrics = metrics
         self._sessions: dict[str, VoiceSession] = {}
+        self._hung_up: deque[str] = deque(maxlen=64)  # streams closed while they were still being opened
         self._rings = RingReader()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -212,6 +214,9 @@ class VoiceChats:
         if not isinstance(avatar, AvatarPrepared):
             await self._residency.release_session(session_id)
             return avatar if isinstance(avatar, ErrorReply) else ErrorReply("avatar-not-found", "no such avatar")
+        if request.stream_id in self._hung_up:  # the client gave up while this session was being admitted
+            await self._residency.release_session(session_id)
+            return ErrorReply("session-closed", "the client closed the session before it started")
         info = avatar.avatar
         session = VoiceSession(request.stream_id, session_id, peer, request_id, request.voice_id, info.avatar_id,
                                turns=turns, sequential=request.sequential)  # fmt: skip
@@ -234,6 +239,8 @@ class VoiceChats:
         session = self._sessions.get(request.stream_id)
         if session is not None:
             await self._close(session, request.reason or "closed")
+        else:
+            self._hung_up.append(request.stream_id)
 
     async def close_all(self, reason: str) -> None:
         for session in list(self._sessions.values()):

@@ -112,6 +112,7 @@ class VoiceCall:
             packet = await asyncio.wait_for(anext(self._replies), START_TIMEOUT_S)
         except (TimeoutError, StopAsyncIteration, BusTimeout, PeerUnreachable) as err:
             self._replies.close()
+            await self._link.tell(VoiceClose(self.stream_id, "start-timeout"))  # should it start after all
             raise ApiError("coordinator-unavailable", f"the voice session did not start: {err!r}") from err
         if isinstance(packet.message, ErrorReply):
             self._replies.close()

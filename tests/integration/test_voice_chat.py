@@ -82,7 +82,9 @@ def test_a_spoken_conversation_of_three_turns(appliance: Appliance) -> None:
 
 def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appliance: Appliance) -> None:
     question = pad(synthesize(LONG_QUESTION, "piper"), 0.4, 0.2)
-    interruption = pad(synthesize("Wait, stop. What time is it?", "espeak"), 0.0, 0.3)
+    # One utterance: a sentence break in it ("Wait, stop. What ...") can end it early on a loaded machine, and then
+    # its second half rightly interrupts the answer to its first (and joins it: the pause test).
+    interruption = pad(synthesize("What time is it now?", "espeak"), 0.0, 0.3)
 
     async def talk() -> tuple[VoiceClient, float, float]:
         async with client(appliance) as voice:
@@ -113,7 +115,7 @@ def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appli
     lines = appliance.history(voice.session["session_id"])
     assert [line["role"] for line in lines] == ["user", "assistant", "user", "assistant"]
     assert lines[1]["text"] == heard
-    assert wer("Wait, stop. What time is it?", lines[2]["text"]) < 0.3, lines[2]["text"]
+    assert wer("What time is it now?", lines[2]["text"]) < 0.3, lines[2]["text"]
     print(f"barge-in: playback stopped {stop_s * 1000:.0f} ms after the interruption began; heard {heard!r}")
 
 
