@@ -124,7 +124,7 @@ def test_a_question_with_a_pause_in_it_is_answered_whole(appliance: Appliance) -
     interrupts that answer, and the two parts become one question."""
     first = synthesize("What is the capital", "piper")
     second = synthesize("of France?", "piper")
-    gap = np.zeros(round(0.75 * 16_000), np.float32)
+    gap = np.zeros(round(0.6 * 16_000), np.float32)  # over the 0.48 s that ends an utterance, under a first answer
     clip = np.concatenate([np.zeros(6400, np.float32), first.samples, gap, second.samples, np.zeros(3200, np.float32)])
 
     async def talk() -> VoiceClient:
