@@ -9,10 +9,13 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from appliance.settings import SettingsError, overlay, read_settings, settings_path
 
 CONFIG_ENV = "MYNAH_CONFIG"
 
@@ -46,6 +49,8 @@ class GatewayConfig(_Section):
     max_text_chars: int = Field(4000, ge=1)
     # How long a chat request may wait for its whole reply before it fails with `chat-timeout`.
     chat_timeout_s: float = Field(120.0, gt=0)
+    # The streamed face's JPEG quality over the WebSocket (low 60, standard 80, high 92); a web UI setting.
+    video_quality: Literal["low", "standard", "high"] = "standard"
 
 
 class ReplyConfig(_Section):
@@ -364,8 +369,9 @@ class MynahConfig(_Section):
         return self.model_copy(update={"paths": PathsConfig(**paths)})
 
 
-def load_config(path: Path | None = None) -> MynahConfig:
-    """Read and validate the configuration; `path` defaults to $MYNAH_CONFIG, then ./var/mynah.toml."""
+def load_config(path: Path | None = None, settings: Mapping[str, Any] | None = None) -> MynahConfig:
+    """Read and validate the configuration; `path` defaults to $MYNAH_CONFIG, then ./var/mynah.toml. The web UI's
+    settings lie over it: those stored in the data directory, or `settings` instead (to check them first)."""
     if path is None:
         env = os.environ.get(CONFIG_ENV)
         path = Path(env) if env else Path("var/mynah.toml")
@@ -377,8 +383,21 @@ def load_config(path: Path | None = None) -> MynahConfig:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
+    config = _validated(raw, path, where=path)
+    # The web UI's settings (appliance/settings.py) lie over the file.
+    try:
+        values = read_settings(config.paths.data_dir) if settings is None else settings
+    except SettingsError as err:
+        raise ConfigError(err.message) from err
+    if values:
+        config = _validated(overlay(raw, values), path, where=settings_path(config.paths.data_dir))
+    return config
+
+
+def _validated(raw: dict[str, Any], path: Path, *, where: Path) -> MynahConfig:
+    """`raw` as the configuration read from `path`; `where` names the file an error is in."""
     try:
         config = MynahConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(f"{path}: {err}") from err
+        raise ConfigError(f"{where}: {err}") from err
     return config.resolved(path.parent).model_copy(update={"source": path})

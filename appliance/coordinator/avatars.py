@@ -241,8 +241,10 @@ class AvatarRouter:
         self, peer: bytes, request_id: str, request: PrepareAvatar, payload: tuple[memoryview, ...]
     ) -> None:
         """POST /api/avatars: an image prepared (and cached) by the lipsync worker; AvatarPrepared or ErrorReply."""
-        if len(payload) != 1 or not payload[0].nbytes:
-            reply: Message = ErrorReply("avatar-unreadable", "the image is empty")
+        if not payload:  # one prepared before (None: the default avatar): describe it
+            reply: Message = await self.describe(request.avatar_id)
+        elif len(payload) != 1 or not payload[0].nbytes:
+            reply = ErrorReply("avatar-unreadable", "the image is empty")
         else:
             reply = await self._prepare(request.filename, payload[0])
         await self._server.answer(peer, reply, request_id)

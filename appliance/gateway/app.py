@@ -17,10 +17,24 @@ from appliance.gateway.limits import BodyLimit
 from appliance.gateway.link import CoordinatorLink
 from appliance.gateway.metrics import CountErrors, GatewayMetrics
 from appliance.gateway.mic import MicRing
-from appliance.gateway.routes import avatars, chat, health, jobs, sessions, speak, transcribe, voice_chat, voices
+from appliance.gateway.routes import (
+    avatar_gallery,
+    avatars,
+    chat,
+    health,
+    jobs,
+    sessions,
+    settings,
+    speak,
+    status,
+    transcribe,
+    voice_chat,
+    voices,
+)
 from appliance.gateway.routes import devices as device_routes
 from appliance.gateway.routes import metrics as metrics_routes
 from appliance.gateway.routes import webrtc as webrtc_routes
+from appliance.gateway.webui import mount_webui
 from appliance.security.certs import own_origins
 from appliance.security.pairing import current_code
 from ipc.rings import RingReader
@@ -56,8 +70,11 @@ def create_app(config: MynahConfig, link: CoordinatorLink | None = None) -> Fast
     uploads["/generate-avatar"] = config.lipsync.max_upload_bytes + config.trainer.max_upload_bytes
     per_path = {path: limit + 64 * 1024 for path, limit in uploads.items()}
     app.add_middleware(BodyLimit, max_bytes=config.gateway.max_body_bytes, per_path=per_path)
-    for module in (chat, health, sessions, transcribe, speak, voices, jobs, avatars, voice_chat, webrtc_routes):
+    modules = (chat, health, status, sessions, transcribe, speak, voices, jobs, avatars, avatar_gallery, settings,
+               voice_chat, webrtc_routes)  # fmt: skip
+    for module in modules:
         app.include_router(module.router)
+    mount_webui(app, config)
     # LAN security (docs/architecture.md): a token on every route but the open ones, then CORS outermost, so
     # preflights are answered and refusals still carry CORS headers.
     app.include_router(device_routes.router)

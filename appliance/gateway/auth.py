@@ -22,11 +22,11 @@ from appliance.gateway.metrics import count_stream_error
 from appliance.store.db import connect
 from appliance.store.devices import Device, DeviceStore
 
-# Open to anyone: the health probe, the pairing exchange and the API's own documentation.
-PUBLIC_PATHS = frozenset({"/health", "/api/pair", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-# HOOK: the web UI's static shell (webui/, not built yet) is open too, so a browser can load the page that
-# asks for the pairing code. Add its mount points here when it lands (e.g. "/ui/", and "/" for the index).
-PUBLIC_PREFIXES: tuple[str, ...] = ()
+# Open to anyone: the health probe, the pairing exchange, the API's own documentation, and the web UI's shell
+# and the CA certificate (appliance/gateway/webui.py), so a browser can load the page that asks for the code.
+PUBLIC_PATHS = frozenset({"/health", "/api/pair", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/",
+                          "/ca.pem"})  # fmt: skip
+PUBLIC_PREFIXES: tuple[str, ...] = ("/assets/",)
 # Open without a token to clients on this machine only (Prometheus scraping locally); others need a token.
 LOOPBACK_PATHS = frozenset({"/metrics"})
 WS_AUTH_TIMEOUT_S = 10.0

@@ -72,6 +72,9 @@ STATUS_BY_CODE: dict[str, int] = {
     "disk-quota-exceeded": 507,
     "metrics-local-only": 403,
     "webrtc-offer-invalid": 422,
+    "settings-invalid": 422,
+    "setting-unknown": 422,
+    "certificate-missing": 404,
     "webrtc-unavailable": 503,
     "webrtc-failed": 502,
 }

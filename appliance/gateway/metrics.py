@@ -11,6 +11,8 @@ Everything else comes from the coordinator's MetricsReport, asked for on each sc
 from __future__ import annotations
 
 import json
+import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -104,6 +106,9 @@ def report_families(report: MetricsReport) -> Iterator[Metric]:
     yield removed
 
 
+RECENT_ERRORS = 50  # kept for the status page
+
+
 class GatewayMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -114,9 +119,11 @@ class GatewayMetrics:
         )  # fmt: skip
         self._coordinator = CoordinatorCollector()
         self.registry.register(self._coordinator)
+        self.recent: deque[tuple[float, str, int]] = deque(maxlen=RECENT_ERRORS)  # (wall clock, code, status)
 
     def error(self, code: str, status: int) -> None:
         self.errors.labels(code=code[:64], status=str(status)).inc()
+        self.recent.append((time.time(), code[:64], status))
 
     def render(self, report: MetricsReport | None) -> bytes:
         # No await between setting the report and reading it: a concurrent scrape cannot see another's.

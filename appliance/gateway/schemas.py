@@ -178,3 +178,85 @@ class WebRtcAnswerOut(_Schema):
     sdp: str
     type: Literal["answer"] = "answer"
     session_id: str
+
+
+class SettingOut(_Schema):
+    key: str = Field(description="Its dotted path in mynah.toml, e.g. llm.backend")
+    label: str
+    kind: Literal["choice", "int", "float", "text"]
+    value: str | int | float | None = Field(description="What the appliance uses now (after the overlay)")
+    overridden: bool = Field(description="Set from the UI (settings.json) rather than by mynah.toml")
+    choices: list[str]
+    unavailable: dict[str, str] = Field(description="Choices this box cannot run now, with why")
+    minimum: float | None
+    maximum: float | None
+    help: str
+    programs: list[str] = Field(description="The programs restarted to apply a change")
+
+
+class SettingsOut(_Schema):
+    settings: list[SettingOut]
+    restarting: list[str] = Field(description="Programs being restarted to apply the last change")
+
+
+class SettingsIn(_Schema):
+    values: dict[str, str | int | float | None] = Field(
+        description="{key: value} to change; null puts a key back to mynah.toml's value"
+    )
+
+
+class ProgramStatusOut(ProgramOut):
+    rss_bytes: int
+    cpu_s: float = Field(description="CPU seconds used since the program started")
+    vram_bytes: int
+
+
+class ResourcesOut(_Schema):
+    ram_total_bytes: int
+    ram_used_bytes: int
+    ram_budget_bytes: int = Field(description="What the residency plan may fill (configured, or total less reserve)")
+    cpu_cores: float = Field(description="Cores the plan counts on")
+    cpu_percent: float = Field(description="Whole-machine CPU use since the last status, 0-100")
+    gpu_total_bytes: int = Field(description="0: no GPU")
+    gpu_used_bytes: int
+    data_bytes: int = Field(description="The data directory's size at the janitor's last run; -1: not measured")
+    data_quota_bytes: int = Field(description="0: no quota")
+    max_sessions: int
+
+
+class TurnStatusOut(_Schema):
+    turn_id: str
+    session_id: str
+    started_at: float
+    status: Literal["running", "done", "failed"]
+    error_code: str
+    stages: dict[str, float] = Field(description="Seconds: a voice turn's trace (from the end of speech) or a text "
+                                     "turn's timings")  # fmt: skip
+
+
+class ErrorSeenOut(_Schema):
+    at: float
+    code: str
+    status: int
+
+
+class StatusOut(_Schema):
+    status: Literal["ok", "degraded", "down"]
+    summary: HealthSummary
+    programs: list[ProgramStatusOut]
+    resources: ResourcesOut
+    turns: list[TurnStatusOut] = Field(description="Recent turns, newest first")
+    errors: list[ErrorSeenOut] = Field(description="Recent errors the API answered, newest first")
+
+
+class AvatarListItemOut(_Schema):
+    avatar_id: str
+    width: int
+    height: int
+    active: bool
+    image_url: str
+
+
+class AvatarsOut(_Schema):
+    avatars: list[AvatarListItemOut]
+    active_avatar_id: str | None = Field(description="None: the configured default portrait")

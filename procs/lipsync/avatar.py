@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 import shutil
 import struct
 import tempfile
@@ -32,6 +31,7 @@ from appliance.config import MynahConfig
 from ipc.errors import CodedError
 from ipc.messages import AvatarInfo
 from procs.lipsync.face import LIPS_OUTER, Detection, FaceError, FaceFinder, FaceMesh, Image
+from procs.lipsync.layout import AVATAR_ID, FACE_FILE, IMAGE_FILE, INFO_FILE
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +44,6 @@ FACE_SCORE = 0.5  # a second face this sure makes the avatar ambiguous
 MIN_PRESENCE = 0.5
 MIN_MOUTH_PX = 40.0  # a narrower mouth in the prepared image is too few pixels to animate
 MIN_FACE_FRACTION = 0.2  # the face box's longer side against the image's side
-IMAGE_FILE, FACE_FILE, INFO_FILE = "avatar.png", "face.npz", "info.json"
-AVATAR_ID = re.compile(r"^[0-9a-f]{16}-[0-9]{3,4}$")
 CLOSER = "use a portrait where the face is at least a fifth of the picture"
 
 # Formats we read, then formats people try, so the refusal can name what was sent.
@@ -249,6 +247,10 @@ class AvatarCache:
 
     def __init__(self, root: Path) -> None:
         self._root = root
+
+    @property
+    def root(self) -> Path:
+        return self._root
 
     def path(self, avatar_id: str) -> Path:
         if not AVATAR_ID.match(avatar_id):  # ids arrive from clients: never let one name another path

@@ -67,6 +67,7 @@ from procs.lipsync.avatar import AvatarCache, PreparedAvatar, default_avatar_byt
 from procs.lipsync.backends.sadtalker import SadTalkerBackend
 from procs.lipsync.face import FaceFinder
 from procs.lipsync.idle import IdleLoop
+from procs.lipsync.layout import AVATAR_ID, AVATARS_DIR, IMAGE_FILE
 from procs.lipsync.motion import FPS
 from procs.lipsync.render import FULL_GAP, Renderer
 from procs.lipsync.rig import Rig, build_rig, load_rig, save_rig
@@ -127,7 +128,7 @@ class LipsyncService:
         self._config = config
         self._models = models
         self._finder: FaceFinder | None = None
-        self._cache = AvatarCache(config.paths.data_dir / "avatars")
+        self._cache = AvatarCache(config.paths.data_dir / AVATARS_DIR)
         self._avatars: OrderedDict[str, Avatar] = OrderedDict()
         self._default_id = ""
         self._ring: FrameRing | None = None
@@ -214,6 +215,14 @@ class LipsyncService:
     # --- avatars ----------------------------------------------------------------------------------------------
 
     def _default_avatar(self) -> Avatar:
+        """The configured portrait; when it is a prepared avatar's own image (the web UI's active avatar), that
+        avatar as it is, rather than a second one prepared from its image."""
+        chosen = self._config.lipsync.avatar
+        if chosen is not None and chosen.name == IMAGE_FILE and chosen.parent.parent == self._cache.root:
+            prepared = self._cache.get(chosen.parent.name) if AVATAR_ID.match(chosen.parent.name) else None
+            if prepared is not None:
+                with self._avatar_lock:
+                    return self._ready(prepared)
         return self._avatar_from(default_avatar_bytes(self._config))[0]
 
     def _avatar_from(self, data: bytes) -> tuple[Avatar, bool]:

@@ -196,6 +196,10 @@ async def prepare_avatar(
         raise coded(reply.code, reply.message)
     if not isinstance(reply, AvatarPrepared):
         raise coded("unexpected-reply", "the avatar request got no answer")
+    return avatar_out(reply)
+
+
+def avatar_out(reply: AvatarPrepared) -> AvatarOut:
     info = reply.avatar
     return AvatarOut(avatar_id=info.avatar_id, width=info.width, height=info.height, face_box=info.face_box,
                      mouth_width_px=info.mouth_width_px, lips=list(info.lips), adjusted=info.adjusted,

@@ -21,16 +21,19 @@ from typing import Any
 import cv2
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from appliance.config import MynahConfig
 from appliance.gateway.errors import ApiError
 from appliance.gateway.metrics import count_stream_error
 from appliance.gateway.voice import FRAME_SAMPLES, OUTPUT_RATE, Frame, VoiceCall
+from appliance.settings import SettingsError, read_settings
 
 router = APIRouter(tags=["voice"])
 
 HEADER = struct.Struct("<BIQ")
 AUDIO, FRAME, IDLE = 1, 2, 3
 FPS = 30
-JPEG_QUALITY = 80
+# The web UI's video quality setting (gateway.video_quality), read when a conversation starts.
+JPEG_QUALITY = {"low": 60, "standard": 80, "high": 92}
 QUEUE = 256  # messages waiting for a slow client; frames are dropped first
 IDLE_AFTER_S = 0.25  # no speech frame for this long: the idle loop plays
 WS_CLOSE_REFUSED = 4409  # the session could not start (its error event says why)
@@ -52,8 +55,9 @@ class WebSocketSink:
     """The call's media onto one WebSocket: a writer task sends in order; a slow client loses frames, never
     speech or events; frames already behind the client's playback are not sent (counted as late)."""
 
-    def __init__(self, websocket: WebSocket, *, idle: bool) -> None:
+    def __init__(self, websocket: WebSocket, *, idle: bool, quality: int = JPEG_QUALITY["standard"]) -> None:
         self._ws = websocket
+        self._quality = quality
         self._queue: asyncio.Queue[Outgoing] = asyncio.Queue(QUEUE)
         self._idle = idle
         self._idle_frames: list[bytes] = []
@@ -95,7 +99,7 @@ class WebSocketSink:
         if self._late(turn_no, sample_index) or self._queue.qsize() > QUEUE // 2:
             self.late_frames += 1
             return
-        jpeg = await asyncio.to_thread(_jpeg, rgb)
+        jpeg = await asyncio.to_thread(_jpeg, rgb, self._quality)
         self._queue.put_nowait(Outgoing(turn_no, data=media(FRAME, turn_no, sample_index, jpeg), is_frame=True))
 
     async def interrupt(self, turn_no: int) -> None:
@@ -137,11 +141,20 @@ class WebSocketSink:
                 self._queue.put_nowait(Outgoing(0, data=media(IDLE, 0, index, jpeg), is_frame=True))
 
 
-def _jpeg(rgb: Frame) -> bytes:
-    ok, encoded = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+def _jpeg(rgb: Frame, quality: int) -> bytes:
+    ok, encoded = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
     return bytes(encoded.tobytes())
+
+
+def _video_quality(config: MynahConfig) -> str:
+    """The setting as stored now (the gateway is not restarted to apply it), else the configured one."""
+    try:
+        chosen = read_settings(config.paths.data_dir).get("gateway.video_quality")
+    except SettingsError:
+        chosen = None
+    return chosen if chosen in JPEG_QUALITY else config.gateway.video_quality
 
 
 @router.websocket("/voice-chat")
@@ -151,7 +164,7 @@ async def voice_chat(websocket: WebSocket, session_id: str | None = None, voice:
     """A live voice conversation: the protocol is docs/voice-chat.md."""
     await websocket.accept()
     state = websocket.app.state
-    sink = WebSocketSink(websocket, idle=bool(idle))
+    sink = WebSocketSink(websocket, idle=bool(idle), quality=JPEG_QUALITY[_video_quality(state.config)])
     call = VoiceCall(state.link, state.mic, state.speech_rings, sink)
     try:
         if pipeline not in ("streamed", "sequential"):
