@@ -81,6 +81,8 @@ system_packages() {
     command -v text2wave >/dev/null || missing+=(festival)
     [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    # The browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+    command -v chromium >/dev/null || missing+=(chromium)
   fi
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$DRY" = 1 ]; then
@@ -91,6 +93,29 @@ system_packages() {
   fi
   step "installing system packages: ${missing[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+}
+
+# The web UI is built with Vite, which needs Node.js 20.19+ (Debian 12's own nodejs is 18: use NodeSource's).
+node_check() {
+  local version
+  version=$(node --version 2>/dev/null | tr -d v || true)
+  if [ -z "$version" ] || ! printf '%s\n' "$version" | awk -F. '{ exit !($1 > 20 || ($1 == 20 && $2 >= 19)) }'; then
+    echo "install.sh: the web UI needs Node.js 20.19 or newer with npm (found: ${version:-none});" \
+      "install it from https://nodejs.org or NodeSource's apt repository, then run this again" >&2
+    exit 1
+  fi
+}
+
+webui() {
+  step "building the web UI (webui/: npm ci, then vite build into webui/dist)"
+  [ "$DRY" = 1 ] && return 0
+  local log="$VAR/webui-build.log"
+  mkdir -p "$VAR"
+  if ! (cd "$ROOT/webui" && npm ci --no-audit --no-fund >"$log" 2>&1 && npm run build >>"$log" 2>&1); then
+    tail -n 40 "$log" >&2
+    echo "install.sh: the web UI did not build (full log: $log)" >&2
+    exit 1
+  fi
 }
 
 pick_python() {
@@ -165,6 +190,8 @@ if [ "$MODE" = dev ]; then
   python_packages
   configuration
   models
+  node_check
+  webui
 
   case "$ACTION" in
     up)

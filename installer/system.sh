@@ -99,6 +99,8 @@ source_files() {
       -o -name '*.egg-info' \) -prune -o -type f -print0 | sed -z 's|^\./||')
   fi
 }
+# The built web UI (webui/dist, ignored by git) goes with the code; the gateway serves it.
+built_webui() { [ -d "$ROOT/webui/dist" ] && (cd "$ROOT" && find webui/dist -type f -print0); return 0; }
 existing_files() { local f; while IFS= read -r -d '' f; do [ -f "$ROOT/$f" ] && printf '%s\0' "$f"; done; return 0; }
 code_digest() {
   (cd "$1" && find . \( -name __pycache__ -o -name '*.egg-info' \) -prune -o -type f -print0 | LC_ALL=C sort -z \
@@ -108,7 +110,8 @@ install_code() { rm -rf "$APP"; mkdir -p "$APP"; cp -a "$STAGING/." "$APP/"; }
 
 step_code() {
   STAGING=$(mktemp -d "${TMPDIR:-/tmp}/mynah-app.XXXXXX")
-  source_files | existing_files | tar -C "$ROOT" --null -T - -cf - | tar -C "$STAGING" -xf -
+  if [ ! -f "$ROOT/webui/dist/index.html" ]; then node_check; webui; fi
+  { source_files | existing_files; built_webui; } | tar -C "$ROOT" --null -T - -cf - | tar -C "$STAGING" -xf -
   record tree "$APP"
   if [ -d "$APP" ] && diff -rq -x __pycache__ -x '*.egg-info' "$STAGING" "$APP" >/dev/null 2>&1; then
     say unchanged "code in $APP"

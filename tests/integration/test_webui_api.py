@@ -122,6 +122,8 @@ def test_the_avatar_gallery_lists_shows_and_activates(appliance: Appliance) -> N
         assert chosen["active_avatar_id"] == other
         wait_restarted(http, old, ["lipsync"])
         assert http.get("/api/avatars/default").json()["avatar_id"] == other  # the same avatar, not a copy
+        default_image = http.get("/api/avatars/default/image")
+        assert default_image.content == http.get(f"/api/avatars/{other}/image").content
         assert len(http.get("/api/avatars").json()["avatars"]) == 2
 
         old = pids(http)

@@ -86,9 +86,11 @@ async def describe_avatar(avatar_id: str, link: Link) -> AvatarOut:
     "/{avatar_id}/image",
     response_class=FileResponse,
     responses={**ERRORS, 200: {"content": {"image/png": {}}, "description": "The prepared (square) image"}},
-    summary="A prepared avatar's image, as the renderer draws it",
+    summary="A prepared avatar's image, as the renderer draws it ('default': the avatar spoken with by default)",
 )
-async def avatar_image(avatar_id: str, config: Config) -> FileResponse:
+async def avatar_image(avatar_id: str, config: Config, link: Link) -> FileResponse:
+    if avatar_id == "default":
+        avatar_id = (await describe_avatar("default", link)).avatar_id
     return FileResponse(_folder(config, avatar_id) / IMAGE_FILE, media_type="image/png")
 
 
