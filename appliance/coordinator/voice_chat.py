@@ -414,6 +414,11 @@ class VoiceChats:
             self._metrics.observe(f"voice_{stage}", seconds)
         self._metrics.outcomes["voice-done"] += 1
         log.info("voice turn %s done: %s", turn.no, _trace_text(turn.trace))
+        if turn.turn_id:
+            try:
+                self._store.add_trace(turn.turn_id, dict(turn.trace))
+            except StoreError as err:
+                log.warning("turn %s: cannot store its stage times: %s", turn.turn_id, err)
         await self._tell(session, self._ended(turn, turn.reply))
         if turn.samples == 0 and session.turn is turn:
             session.turn = None
@@ -442,7 +447,7 @@ class VoiceChats:
             session.held_text = turn.user_text
         if turn.turn_id:
             try:
-                self._store.interrupt_turn(turn.turn_id, heard, dict(turn.trace))
+                self._store.interrupt_turn(turn.turn_id, heard, {"trace": dict(turn.trace)})
             except StoreError as err:
                 log.warning("turn %s: cannot store what was heard: %s", turn.turn_id, err)
         stages = (("llm", turn.llm_done), ("tts", turn.speech_done), ("lipsync", turn.face_done))

@@ -93,6 +93,16 @@ class ConversationStore:
             )
             self._conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"]))
 
+    def add_trace(self, turn_id: str, trace: dict[str, float]) -> None:
+        """A voice turn's stage times (seconds from the end of the user's speech), kept beside its LLM timings."""
+        with transaction(self._conn):
+            row = self._conn.execute("SELECT timings FROM turns WHERE id = ?", (turn_id,)).fetchone()
+            if row is None:
+                raise StoreError("turn-not-found", f"no turn {turn_id!r}")
+            timings = json.loads(row["timings"] or "{}")
+            self._conn.execute("UPDATE turns SET timings = ? WHERE id = ?",
+                               (json.dumps({**timings, "trace": trace}), turn_id))  # fmt: skip
+
     def interrupt_turn(self, turn_id: str, heard: str, timings: dict[str, Any]) -> None:
         """Barge-in: the reply becomes what the listener heard of it. A turn with nothing heard is failed
         (`interrupted`), so the model's context leaves it out; the user's words stay in the history."""

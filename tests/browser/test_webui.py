@@ -158,6 +158,9 @@ def test_pair_talk_and_train_a_voice(browser: Any, appliance: Appliance, tmp_pat
     assert session_id, "the page did not keep its conversation's id in the address"
     history = appliance.history(session_id)
     assert any("capital" in line["text"].lower() for line in history if line["role"] == "user"), history
+    with appliance.client() as http:  # the status page's chart gets the turn's stage times
+        turns = http.get("/api/status").json()["turns"]
+    assert any(t["session_id"] == session_id and t["stages"].get("first_audio", 0) > 0 for t in turns), turns
     print(f"partial {partial!r}, final {final!r}, reply {reply_text!r}, video {moving}")
     page.get_by_role("button", name=re.compile("hang up", re.I)).click()
 
@@ -219,6 +222,8 @@ def test_the_websocket_fallback_talks_too(browser: Any, appliance: Appliance) ->
     page.get_by_test_id("line-assistant").first.wait_for(timeout=TURN_TIMEOUT_MS)
     assert moving["changed"], moving
     shoot(page, "talk-websocket-phone")
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1] + 1, f"the talk page scrolls sideways with a long title ({widths})"
     page.get_by_role("button", name=re.compile("hang up", re.I)).click()
     context.close()
 

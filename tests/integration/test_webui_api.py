@@ -1,30 +1,21 @@
-"""The API the web UI stands on, against the running appliance: the status page's data, settings that are
-stored and applied by restarting the programs that read them, and the avatar gallery."""
+"""The API the web UI stands on, against the running appliance (conftest's `appliance`, one per module): the status
+page's data, settings that are stored and applied by restarting the programs that read them, and the avatar
+gallery."""
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, Appliance, start_appliance, stop_appliance
+from tests.conftest import ROOT, Appliance
 
 pytestmark = pytest.mark.integration
 
 AVATAR = ROOT / "assets" / "avatar.png"
-
-
-@pytest.fixture(scope="module")
-def appliance() -> Iterator[Appliance]:
-    running = start_appliance()
-    try:
-        yield running
-    finally:
-        stop_appliance(running)
 
 
 def pids(http: httpx.Client) -> dict[str, int]:

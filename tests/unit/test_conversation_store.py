@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -119,3 +120,14 @@ def test_migrations_run_once_and_a_newer_schema_is_refused(tmp_path: Path) -> No
     with pytest.raises(StoreError) as caught:
         migrate(conn)
     assert caught.value.code == "store-too-new"
+
+
+def test_a_voice_turns_stage_times_are_kept_beside_its_llm_timings(store: ConversationStore) -> None:
+    session = store.create_session()
+    turn = store.start_turn(session, "Hello.")
+    store.finish_turn(turn, "Hi.", {"first_token_s": 0.3})
+    store.add_trace(turn, {"final": 0.9, "first_audio": 1.6})
+    raw = store._conn.execute("SELECT timings FROM turns WHERE id = ?", (turn,)).fetchone()[0]
+    assert json.loads(raw) == {"first_token_s": 0.3, "trace": {"final": 0.9, "first_audio": 1.6}}
+    with pytest.raises(StoreError):
+        store.add_trace("no-such-turn", {})

@@ -104,10 +104,13 @@ def _connection(request: Request) -> sqlite3.Connection:
 
 
 def _stages(timings: str | None) -> dict[str, float]:
+    """A voice turn's trace (seconds from the end of speech) when it has one, else a text turn's timings."""
     try:
         raw = json.loads(timings or "{}")
     except ValueError:
         return {}
+    if isinstance(raw.get("trace"), dict):
+        raw = raw["trace"]
     return {k: float(v) for k, v in raw.items() if isinstance(v, int | float) and not isinstance(v, bool)}
 
 
