@@ -162,11 +162,34 @@ class ControlClient:
         self._pending: dict[str, asyncio.Queue[Packet]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.protocol_errors = 0
 
     def start(self) -> None:
         if self._reader is None:
             self._reader = asyncio.get_running_loop().create_task(self._read(), name="bus-reader")
+
+    def fail_pending_on_disconnect(self, code: str, why: str) -> None:
+        """When the connection to the coordinator drops (its process died), end every request in flight with an
+        ErrorReply(code): the coordinator that comes back knows none of them, so none would ever be answered."""
+        if self._watcher is None:
+            monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(monitor, code, why), name="bus-watch")
+
+    async def _watch(self, monitor: zmq.asyncio.Socket, code: str, why: str) -> None:
+        try:
+            while True:
+                await monitor.recv_multipart()  # only disconnections are monitored
+                pending = list(self._pending.items())
+                if pending:
+                    log.warning("the coordinator's connection dropped: %d requests in flight end with %s",
+                                len(pending), code)  # fmt: skip
+                for request_id, queue in pending:
+                    queue.put_nowait(Packet(request_id, ErrorReply(code, why)))
+        finally:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sock.disable_monitor()
+            monitor.close(linger=0)
 
     async def _read(self) -> None:
         while True:
@@ -236,10 +259,11 @@ class ControlClient:
             replies.close()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        for task in (self._watcher, self._reader):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self._sock.close(linger=0)
 
 

@@ -20,6 +20,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "cancelled": 409,
     "busy": 503,
     "coordinator-unavailable": 503,
+    "coordinator-restarted": 503,
     "llm-not-ready": 503,
     "llm-unreachable": 503,
     "llm-worker-crashed": 503,

@@ -32,6 +32,11 @@ class CoordinatorLink:
 
     async def start(self) -> None:
         self._client.start()
+        # A coordinator that dies (kill -9, a crash) answers nothing it was asked: say so at once, rather than
+        # when each request's deadline passes (a voice session's is minutes).
+        self._client.fail_pending_on_disconnect(
+            "coordinator-restarted", "the coordinator stopped (it is being restarted): reconnect to go on"
+        )
         pid = os.getpid()
         with contextlib.suppress(PeerUnreachable):
             await self._client.send(WorkerHello(PROGRAM, pid))

@@ -9,8 +9,10 @@ into test-artifacts/webui/ (look at them: they are the UI as a user sees it).
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import signal
 import wave
 from collections.abc import Iterator
 from pathlib import Path
@@ -255,3 +257,21 @@ CANVAS_MOVES = """async () => {
   const diff = a.reduce((sum, v, i) => sum + Math.abs(v - b[i]), 0) / a.length;
   return {diff, changed: diff > 0.2, width: canvas.width};
 }"""
+
+
+def test_the_talk_page_reconnects_by_itself_when_the_coordinator_dies(browser: Any, appliance: Appliance) -> None:
+    context = paired_context(browser, appliance, "desktop", appliance.token)
+    page = context.new_page()
+    page.goto(appliance.url + "/?transport=websocket#/talk")
+    page.get_by_role("button", name=re.compile("start talking", re.I)).click()
+    wait_text(page, "transport", "^websocket$", 20_000)
+    wait_text(page, "talk-state", "^listening$", 20_000)
+    session_id = page.evaluate("location.hash.split('/')[2] || ''")
+    os.kill(appliance.program("coordinator")["pid"], signal.SIGKILL)
+    page.get_by_text(re.compile("reconnecting", re.I)).first.wait_for(timeout=10_000)
+    wait_text(page, "talk-state", "^listening$", 90_000)  # back, by itself
+    wait_text(page, "transport", "^websocket$", 10_000)
+    assert page.evaluate("location.hash.split('/')[2] || ''") == session_id, "it came back to another conversation"
+    shoot(page, "talk-reconnected-desktop")
+    page.get_by_role("button", name=re.compile("hang up", re.I)).click()
+    context.close()

@@ -158,3 +158,27 @@ async def test_events_fan_out_to_subscribers_by_topic(ctx: zmq.asyncio.Context, 
     assert await asyncio.wait_for(readiness.recv(), 2) == WorkerReady("llm", 2, "embedded", "m")
     for sock in (everything, readiness, publisher):
         sock.close()
+
+
+async def test_a_dropped_coordinator_ends_every_request_in_flight_at_once(
+    ctx: zmq.asyncio.Context, runtime: Path
+) -> None:
+    server = ControlServer(ctx, control_endpoint(runtime))
+    client = ControlClient(ctx, control_endpoint(runtime), "gateway")
+    client.start()
+    client.fail_pending_on_disconnect("coordinator-restarted", "gone")
+    asked = asyncio.create_task(client.request(Ping(1), deadline_s=30.0))
+    incoming = await server.recv()  # the request arrived; its answer never will
+    assert isinstance(incoming.packet.message, Ping)
+    started = asyncio.get_running_loop().time()
+    server.close()  # the coordinator's process dies: its socket goes with it
+    reply = await asyncio.wait_for(asked, 5.0)
+    assert reply == ErrorReply("coordinator-restarted", "gone")
+    assert asyncio.get_running_loop().time() - started < 2.0
+    # A coordinator that comes back is asked again as usual.
+    again = ControlServer(ctx, control_endpoint(runtime))
+    serving = asyncio.create_task(_serve_pongs(again, 1))
+    assert await client.request(Ping(2), deadline_s=5.0) == Pong(2)
+    await serving
+    await client.close()
+    again.close()

@@ -37,6 +37,7 @@ JPEG_QUALITY = {"low": 60, "standard": 80, "high": 92}
 QUEUE = 256  # messages waiting for a slow client; frames are dropped first
 IDLE_AFTER_S = 0.25  # no speech frame for this long: the idle loop plays
 WS_CLOSE_REFUSED = 4409  # the session could not start (its error event says why)
+WS_CLOSE_RETRY = 4503  # the session ended because the coordinator went away: reconnect with its session_id
 
 
 def media(kind: int, turn_no: int, index: int, data: bytes) -> bytes:
@@ -213,8 +214,9 @@ async def voice_chat(websocket: WebSocket, session_id: str | None = None, voice:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(sink.drain(), 1.0)
         await sink.close()
+        retry = call.closed_reason in ("coordinator-restarted", "coordinator-unavailable")
         with contextlib.suppress(RuntimeError):
-            await websocket.close()
+            await websocket.close(WS_CLOSE_RETRY if retry else 1000, call.closed_reason if retry else "")
 
 
 def _control(text: str | None) -> dict[str, Any] | None:

@@ -7,7 +7,8 @@ export type CallEnd =
   | { kind: "closed"; reason: string } // the appliance ended the session (its `closed` event)
   | { kind: "lost"; message: string } // the connection dropped
   | { kind: "auth" } // the token is no longer good (close code 4401)
-  | { kind: "refused"; code: string; message: string }; // the session could not start (close code 4409)
+  | { kind: "refused"; code: string; message: string } // the session could not start (close code 4409)
+  | { kind: "retry"; code: string; message: string }; // the appliance restarted a part of itself: reconnect (4503)
 
 export interface CallHooks {
   onEvent(event: TalkEvent): void;

@@ -12,6 +12,11 @@ import { startCall } from "./session";
 import { initialTalk, nextPhaseChange, phaseOf, talkReducer } from "./state";
 import { transportChoice, type Transport, type TransportChoice } from "./transport";
 
+// Errors after which the session is gone but the appliance is coming back (docs/errors.md): reconnect.
+const RETRY_CODES = new Set(["coordinator-restarted", "coordinator-unavailable"]);
+const MAX_RETRIES = 5;
+const RETRY_AFTER_MS = 2_000;
+
 function asApiError(err: unknown): ApiError {
   return err instanceof ApiError ? err : new ApiError("client-error", String(err), 0);
 }
@@ -64,6 +69,8 @@ export function useTalk(routeSessionId: string | null, onConversationsChanged: (
   const connRef = useRef<Connection | null>(null);
   const abortRef = useRef<AbortController | null>(null);
   const callGen = useRef(0);
+  const lastErrorCode = useRef("");
+  const retries = useRef(0);
   const typedCount = useRef(0);
   const changed = useRef(onConversationsChanged);
   changed.current = onConversationsChanged;
@@ -125,6 +132,8 @@ export function useTalk(routeSessionId: string | null, onConversationsChanged: (
       return {
         onEvent(event: TalkEvent) {
           if (!current()) return;
+          if (event.type === "error") lastErrorCode.current = event.code;
+          if (event.type === "session") retries.current = 0;
           dispatch({ type: "event", event, now: Date.now() });
           setLive((previous) => applyEvent(previous, event, nowSeconds()));
           if (event.type === "session") adopt(event.session_id, event.resumed);
@@ -149,7 +158,25 @@ export function useTalk(routeSessionId: string | null, onConversationsChanged: (
           micRef.current?.close();
           micRef.current = null;
           setMic(null);
+          // The coordinator died mid-session (its error says so) and supervisord is restarting it: come back to
+          // the same conversation by ourselves, a few times, as WebRTC's closed channel or the socket's 4503 say.
+          const restarted = end.kind === "retry" || RETRY_CODES.has(lastErrorCode.current);
+          lastErrorCode.current = "";
+          if (restarted && retries.current < MAX_RETRIES) {
+            retries.current++;
+            dispatch({ type: "disconnected" });
+            setNotice("Part of the appliance restarted; reconnecting to this conversation…");
+            window.setTimeout(() => {
+              if (gen + 1 === callGen.current && !connRef.current) void startRef.current?.();
+            }, RETRY_AFTER_MS * retries.current);
+            changed.current();
+            return;
+          }
           switch (end.kind) {
+            case "retry":
+              dispatch({ type: "failed", problem: { code: end.code, message: end.message } });
+              setCallError(new ApiError(end.code, end.message, 0));
+              break;
             case "closed":
               dispatch({ type: "disconnected" });
               setNotice(closedReasonText(end.reason));
@@ -196,6 +223,7 @@ export function useTalk(routeSessionId: string | null, onConversationsChanged: (
     [],
   );
 
+  const startRef = useRef<(() => Promise<void>) | null>(null);
   const start = useCallback(async () => {
     if (connRef.current || abortRef.current) return;
     const controller = new AbortController();
@@ -272,6 +300,7 @@ export function useTalk(routeSessionId: string | null, onConversationsChanged: (
       if (abortRef.current === controller) abortRef.current = null;
     }
   }, [adopt, hooksFor]);
+  startRef.current = start;
 
   const active = () => connRef.current !== null || abortRef.current !== null;
 

@@ -9,6 +9,7 @@ import { WsPlayer } from "./player";
 
 export const WS_CLOSE_AUTH = 4401;
 export const WS_CLOSE_REFUSED = 4409;
+export const WS_CLOSE_RETRY = 4503; // the coordinator went away mid-session: reconnect with the session id
 
 export function voiceChatUrl(location: Pick<Location, "protocol" | "host">, sessionId: string | null): string {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -126,6 +127,9 @@ export function openWebSocket(options: {
       if (ending) return;
       ending = true;
       if (event.code === WS_CLOSE_AUTH) hooks.onEnded({ kind: "auth" });
+      else if (event.code === WS_CLOSE_RETRY)
+        hooks.onEnded({ kind: "retry", code: lastError?.code || event.reason || "coordinator-restarted",
+                        message: lastError?.message || "the appliance restarted a part of itself" });
       else if (closedReason) hooks.onEnded({ kind: "closed", reason: closedReason });
       else if (lastError && event.code === WS_CLOSE_REFUSED) hooks.onEnded({ kind: "refused", code: lastError.code, message: lastError.message });
       else hooks.onEnded({ kind: "lost", message: "The connection to the appliance was lost." });
