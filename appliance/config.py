@@ -265,6 +265,10 @@ class SupervisionConfig(_Section):
     ready_timeout_s: float = Field(120.0, gt=0)
     # How long a request waits for a (re)starting worker before it fails with `<worker>-not-ready`.
     worker_wait_s: float = Field(30.0, gt=0)
+    # A worker on a fallback backend (GPT-SoVITS -> Piper, SadTalker -> the real-time renderer, Ollama -> the
+    # embedded model) tries its preferred one again this often, and switches back when it loads; a worker down
+    # because it could not load at all (its model fails its hash) is started again this often.
+    fallback_retry_s: float = Field(30.0, ge=0.5)
 
     @field_validator("hang_timeout_s")
     @classmethod

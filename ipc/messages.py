@@ -47,6 +47,7 @@ class WorkerReady(Message, frozen=True):
     pid: int
     backend: str
     model: str
+    degraded: str = ""  # why it is not on its preferred backend (procs/common/fallback.py); "" when it is
 
 
 class WorkerFailed(Message, frozen=True):
@@ -69,6 +70,7 @@ class Heartbeat(Message, frozen=True):
     model: str = ""
     busy: bool = False
     drops: dict[str, int] = {}
+    degraded: str = ""
 
 
 class ProcessStateChanged(Message, frozen=True):

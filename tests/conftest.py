@@ -122,6 +122,7 @@ backend = "{backend}"
 heartbeat_interval_s = 0.5
 hang_timeout_s = 3.0
 ready_timeout_s = 90
+fallback_retry_s = 2.0
 {extra}
 """
     )

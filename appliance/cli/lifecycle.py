@@ -107,8 +107,13 @@ def wait_ready(config: MynahConfig) -> HealthReport:
                     print(f"  {program.name} ready{model}")
             if report.status == "ok":
                 return report
+            if all(p.ready for p in report.programs):  # up, but degraded: a fallback backend serves
+                for problem in report.problems:
+                    print(f"  degraded: {problem}")
+                return report
             for program in report.programs:
-                if program.state in GIVEN_UP or (program.detail and not program.detail.startswith("hung")):
+                failed = not program.ready and program.detail and not program.detail.startswith("hung")
+                if program.state in GIVEN_UP or failed:
                     why = program.detail or f"it is {program.state}"
                     raise LifecycleError(
                         "program-failed", f"{program.name} did not start: {why}; see `mynah logs {program.name}`"

@@ -80,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
             # A fresh one-time pairing code each start; printed first, since --foreground never returns.
             code = security.pairing_code(config)
             print(security.describe_code(code), flush=True)
-            lifecycle.up(config, foreground=args.foreground, wait=not args.no_wait)
-            print(f"Mynah is ready at {lifecycle.url(config)}")
+            report = lifecycle.up(config, foreground=args.foreground, wait=not args.no_wait)
+            degraded = report is not None and report.status != "ok"
+            print(f"Mynah is ready at {lifecycle.url(config)}" + (" (degraded: see above)" if degraded else ""))
             return 0
         case "down":
             stopped = lifecycle.down(config)

@@ -28,11 +28,14 @@ class ProgramRecord:
     backend: str = ""
     model: str = ""
     detail: str = ""
+    degraded: str = ""  # why it runs on a fallback backend, as the program last said
     last_seen: float | None = None  # monotonic time of the last message from the process itself
     restarts: int = 0
     run_pid: int = 0  # the pid of the current (or last) RUNNING life; a new one means a restart
     drops: dict[str, int] = field(default_factory=dict)
     restarted_at: list[float] = field(default_factory=list)  # wall clock of each restart, the last hour's
+    load_failed: bool = False  # it said it cannot load (WorkerFailed): supervisord leaves it down (exit 3)
+    load_tried_at: float = 0.0  # monotonic time of its last start attempt after that
 
 
 class ProgramTable:
@@ -90,29 +93,30 @@ class ProgramTable:
         record = self._records.get(name)
         if record is None:
             return
-        record.pid, record.ready, record.last_seen, record.detail = pid, False, now, ""
+        record.pid, record.ready, record.last_seen, record.detail, record.load_failed = pid, False, now, "", False
 
-    def ready(self, name: str, pid: int, backend: str, model: str, now: float) -> None:
+    def ready(self, name: str, pid: int, backend: str, model: str, now: float, degraded: str = "") -> None:
         record = self._records.get(name)
         if record is None:
             return
         record.pid, record.ready, record.last_seen = pid, True, now
-        record.backend, record.model, record.detail = backend, model, ""
+        record.backend, record.model, record.detail, record.degraded = backend, model, "", degraded
 
-    def heartbeat(
-        self, name: str, pid: int, now: float, *, ready: bool, backend: str, model: str, drops: dict[str, int]
-    ) -> None:
+    def heartbeat(self, name: str, pid: int, now: float, *, ready: bool, backend: str, model: str,
+                  drops: dict[str, int], degraded: str = "") -> None:  # fmt: skip
         record = self._records.get(name)
         if record is None or (record.pid and pid != record.pid and record.last_seen is not None):
             return  # a late beat from a previous life must not revive the record
         record.pid, record.last_seen, record.drops = pid, now, dict(drops)
-        if ready and not record.ready:
-            record.ready, record.backend, record.model = True, backend, model
+        if ready:  # a ready program may switch backends (a fallback, and back): each beat says which it uses
+            record.ready, record.backend, record.model, record.degraded = True, backend, model, degraded
 
-    def failed(self, name: str, code: str, message: str) -> None:
+    def failed(self, name: str, code: str, message: str, now: float = 0.0) -> None:
         record = self._records.get(name)
         if record is not None:
             record.ready, record.detail = False, f"{code}: {message}"
+            if not record.load_failed:
+                record.load_failed, record.load_tried_at = True, now
 
     def hung(self, now: float, timeout_s: float) -> list[str]:
         """Programs that said hello but have been silent for longer than `timeout_s`.
@@ -133,6 +137,20 @@ class ProgramTable:
         record = self._records.get(name)
         return record is not None and record.ready and record.state == "RUNNING"
 
+    def load_retries_due(self, now: float, interval_s: float) -> list[str]:
+        """Programs down because they could not load, not tried for `interval_s`: start them again (a restored
+        model file, or the engine they need back, and they load), so that nobody has to. Marks them tried."""
+        due = [r for r in self._records.values()
+               if r.load_failed and r.state in DOWN_STATES and now - r.load_tried_at >= interval_s]  # fmt: skip
+        for record in due:
+            record.load_tried_at = now
+        return [r.name for r in due]
+
+    def down_for_good(self, name: str) -> bool:
+        """Down after saying it cannot load (its model is missing or fails its hash): waiting will not help."""
+        record = self._records.get(name)
+        return record is not None and record.load_failed and record.state in DOWN_STATES
+
     def report(self, now_wall: float, problems: tuple[str, ...] = ()) -> HealthReport:
         programs = tuple(
             ProgramStatus(
@@ -145,21 +163,25 @@ class ProgramTable:
                 backend=r.backend,
                 model=r.model,
                 drops=dict(r.drops),
-                detail=r.detail,
+                detail=r.detail or (r.degraded if r.state == "RUNNING" else ""),
                 restarts_last_hour=sum(1 for t in r.restarted_at if now_wall - t < HOUR_S),
             )
             for r in self._records.values()
         )
+        fallbacks = tuple(f"{r.name}: {r.degraded}" for r in self._records.values()
+                          if r.degraded and r.ready and r.state == "RUNNING")  # fmt: skip
+        problems = (*problems, *fallbacks)
         status = "ok" if all(p.ready for p in programs) and not problems else "degraded"
         return HealthReport(status=status, programs=programs, problems=problems)
 
 
 async def wait_until_ready(programs: ProgramTable, name: str, timeout_s: float) -> bool:
-    """Wait for a (re)starting program to say it is ready; False after `timeout_s`."""
+    """Wait for a (re)starting program to say it is ready; False after `timeout_s`, or at once for a program that
+    is down because it cannot load (its callers fail now, with /health saying why, instead of after a wait)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     while not programs.is_ready(name):
-        if loop.time() > deadline:
+        if loop.time() > deadline or programs.down_for_good(name):
             return False
         await asyncio.sleep(0.05)
     return True

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import time
+import xmlrpc.client
 from collections.abc import Coroutine
 from typing import Any
 
@@ -213,6 +214,7 @@ class Coordinator:
                 self._programs.heartbeat(
                     message.program, message.pid, now,
                     ready=message.ready, backend=message.backend, model=message.model, drops=message.drops,
+                    degraded=message.degraded,
                 )  # fmt: skip
                 self._residency.heard(message.program, busy=message.busy)
             case WorkerHello():
@@ -220,13 +222,14 @@ class Coordinator:
                 if message.program == "gateway":  # a new gateway holds none of the old one's connections
                     self._spawn(self._voice.close_all("gateway-restarted"))
             case WorkerReady():
-                self._programs.ready(message.program, message.pid, message.backend, message.model, now)
+                self._programs.ready(message.program, message.pid, message.backend, message.model, now,
+                                     message.degraded)  # fmt: skip
                 await self._events.publish(message)
                 await self._speech_in.program_ready(message.program)
                 await self._training.program_ready(message.program)
                 log.info("%s is ready (%s, %s)", message.program, message.backend, message.model)
             case WorkerFailed():
-                self._programs.failed(message.program, message.code, message.message)
+                self._programs.failed(message.program, message.code, message.message, now)
                 log.error("%s failed: %s (%s)", message.program, message.message, message.code)
             case ProcessStateChanged():
                 self._on_process_state(message)
@@ -382,6 +385,12 @@ class Coordinator:
                     await self._supervisor.asignal(name, "KILL")
                 except SupervisorUnavailable as err:
                     log.error("could not kill hung %s: %s", name, err)
+            for name in self._programs.load_retries_due(time.monotonic(), self._config.supervision.fallback_retry_s):
+                log.warning("%s could not load (%s): starting it again", name, self._programs[name].detail)
+                try:
+                    await self._supervisor.astart(name)
+                except (SupervisorUnavailable, xmlrpc.client.Fault) as err:  # a Fault: e.g. ALREADY_STARTED
+                    log.error("could not start %s again: %s", name, err)
 
     async def _answer(self, peer: bytes, request_id: str, reply: Coroutine[Any, Any, Message]) -> None:
         await self._server.answer(peer, await reply, request_id)

@@ -368,10 +368,15 @@ class VoiceChats:
                     await self._face.speech(AnimateEnd(turn.turn_id), ())
                     await self._maybe_end(session, turn)
                 case ErrorReply():
+                    # No speech for (the rest of) this answer: its text still arrives (ReplyText) and is kept; the
+                    # face stops on the still avatar. The turn ends `done` with what could be delivered.
                     turn.speech_done = True
                     self._outbox.unregister(turn.speech_request)
                     await self._face.speech(AnimateEnd(turn.turn_id), ())
-                    await self._fail(session, turn, message)
+                    self._metrics.outcomes["voice-no-speech"] += 1
+                    await self._tell(session, StreamFault(session.stream_id, message.code,
+                                                          f"no speech for this answer: {message.message}"))  # fmt: skip
+                    await self._maybe_end(session, turn)
 
     async def _pass_on(self, session: VoiceSession, turn: VoiceTurn, first_sample: int, pcm: bytes) -> None:
         """A chunk of the answer's speech to the face renderer and to the client."""

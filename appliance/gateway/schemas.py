@@ -62,6 +62,10 @@ class HealthOut(_Schema):
     status: Literal["ok", "degraded", "down"]
     programs: list[ProgramOut]
     summary: HealthSummary
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Every problem in one line each: a program on a fallback backend and why, the disk quota",
+    )
 
 
 class SessionOut(_Schema):

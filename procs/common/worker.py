@@ -38,7 +38,10 @@ class Replier(Protocol):
 
 
 class WorkerService(Protocol):
-    """One model family behind the worker runtime."""
+    """One model family behind the worker runtime.
+
+    Optional attributes the runtime looks for: `bind(client)`, for a service that asks the coordinator for things
+    itself; `degraded: str`, why it runs on a fallback backend (procs/common/fallback.py), sent with each beat."""
 
     @property
     def backend(self) -> str: ...
@@ -95,7 +98,8 @@ class WorkerRuntime:
                 await client.send(WorkerFailed(self._program, os.getpid(), err.code, err.message))
                 await asyncio.sleep(0.2)  # let the message leave before the process does
                 return EXIT_LOAD_FAILED
-            await client.send(WorkerReady(self._program, os.getpid(), self._service.backend, self._service.model))
+            await client.send(WorkerReady(self._program, os.getpid(), self._service.backend, self._service.model,
+                                          _degraded(self._service)))  # fmt: skip
             self._ready = True
             log.info("%s ready: %s backend, model %s", self._program, self._service.backend, self._service.model)
             await self._serve(client)
@@ -151,7 +155,13 @@ class WorkerRuntime:
             model=self._service.model,
             busy=self._busy,
             drops={"inbox": client.inbox.drops, "heartbeat": missed},
+            degraded=_degraded(self._service),
         )
+
+
+def _degraded(service: WorkerService) -> str:
+    """Why a service runs on a fallback backend (its optional `degraded` attribute; "" when it has none)."""
+    return str(getattr(service, "degraded", "") or "")
 
 
 def run_worker(config: MynahConfig, program: str, service: WorkerService) -> int:

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from appliance.config import MynahConfig
+from appliance.config import MynahConfig, SadTalkerConfig
 from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.bus import ControlClient
@@ -64,7 +64,7 @@ from procs.common.worker import Replier, WorkerError
 from procs.lipsync.align import TimedWord, spans_from_audio, spans_from_words
 from procs.lipsync.animate import FramePlan, SpeechPlan
 from procs.lipsync.avatar import AvatarCache, PreparedAvatar, default_avatar_bytes, prepare_cached
-from procs.lipsync.backends.sadtalker import SadTalkerBackend
+from procs.lipsync.backends.sadtalker import SadTalkerBackend, SadTalkerError, missing
 from procs.lipsync.face import FaceFinder
 from procs.lipsync.idle import IdleLoop
 from procs.lipsync.layout import AVATAR_ID, AVATARS_DIR, IMAGE_FILE
@@ -123,6 +123,10 @@ class _Stream:
     work: asyncio.Lock = field(default_factory=asyncio.Lock)  # chunks are rendered in order
 
 
+# SadTalker errors that mean it cannot draw at all now (not installed, its host died), not that one video was bad.
+SADTALKER_GONE = frozenset({"sadtalker-unavailable", "sadtalker-crashed"})
+
+
 class LipsyncService:
     def __init__(self, config: MynahConfig, models: ModelStore) -> None:
         self._config = config
@@ -141,11 +145,22 @@ class LipsyncService:
         self._avatar_lock = threading.Lock()
         self._clock_zero = time.monotonic()
         self._sadtalker: SadTalkerBackend | None = None
+        # Why SadTalker cannot be used now ("" when it can): generated videos use the real-time renderer meanwhile,
+        # and it is tried again every supervision.fallback_retry_s until it starts (procs/common/fallback.py's rule).
+        self._sadtalker_down = ""
+        self._recovering: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._live_frame = np.empty((0, 0, 3), np.uint8)  # drawn into by the live render thread only
 
     @property
     def backend(self) -> str:
-        return self._config.lipsync.backend
+        return "realtime" if self._sadtalker_down else self._config.lipsync.backend
+
+    @property
+    def degraded(self) -> str:
+        if not self._sadtalker_down:
+            return ""
+        return f"sadtalker unavailable ({self._sadtalker_down}); using the real-time renderer until it is back"
 
     @property
     def model(self) -> str:
@@ -155,7 +170,10 @@ class LipsyncService:
         self._client = client
 
     async def load(self) -> None:
+        self._loop = asyncio.get_running_loop()
         cv2.setNumThreads(self._config.lipsync.threads)
+        if self._config.lipsync.backend == "sadtalker" and (problems := missing(self._sadtalker_settings())):
+            self._sadtalker_unavailable(SadTalkerError("sadtalker-unavailable", "; ".join(problems)))
         try:
             folder = self._models.resolve(self._config.lipsync.face_model)
             self._finder = FaceFinder(folder)
@@ -433,8 +451,18 @@ class LipsyncService:
     def _frames(self, request: RenderVideo, avatar: Avatar, pcm: npt.NDArray[np.int16], spans: list[Span],
                 frames: int) -> Iterator[npt.NDArray[np.uint8]]:  # fmt: skip
         if self.backend == "sadtalker":
-            yield from self._sadtalker_frames(request, avatar)
-            return
+            drawn = self._sadtalker_frames(request, avatar)
+            try:
+                first = next(drawn, None)
+            except SadTalkerError as err:
+                if err.code not in SADTALKER_GONE:
+                    raise
+                self._sadtalker_unavailable(err)  # this video, and the next ones, from the real-time renderer
+            else:
+                if first is not None:
+                    yield first
+                yield from drawn
+                return
         renderer = avatar.renderer("batch")
         plan = SpeechPlan(face_height=avatar.rig.face_height, loop_start=0, rest_opening=avatar.rest_opening)
         plan.add_spans(spans)
@@ -446,15 +474,47 @@ class LipsyncService:
             yield out
 
     def _sadtalker_frames(self, request: RenderVideo, avatar: Avatar) -> Iterator[npt.NDArray[np.uint8]]:
-        if self._sadtalker is None:
-            settings = self._config.lipsync.sadtalker
-            if settings.checkpoint_dir is None:  # the model store's folder for it
-                settings = settings.model_copy(update={"checkpoint_dir": self._config.paths.models_dir / "sadtalker"})
-            self._sadtalker = SadTalkerBackend(settings)
-            self._sadtalker.start()
+        sadtalker = self._start_sadtalker()
         image = self._cache.path(avatar.prepared.avatar_id) / "avatar.png"
         work = Path(request.out_path).parent
-        yield from self._sadtalker.render(image, Path(request.audio_path), work, lambda share, what: None)
+        yield from sadtalker.render(image, Path(request.audio_path), work, lambda share, what: None)
+
+    def _sadtalker_settings(self) -> SadTalkerConfig:
+        settings = self._config.lipsync.sadtalker
+        if settings.checkpoint_dir is None:  # the model store's folder for it
+            settings = settings.model_copy(update={"checkpoint_dir": self._config.paths.models_dir / "sadtalker"})
+        return settings
+
+    def _start_sadtalker(self) -> SadTalkerBackend:
+        """SadTalker's host, started (blocking: its models load). Raises SadTalkerError."""
+        if self._sadtalker is None:
+            self._sadtalker = SadTalkerBackend(self._sadtalker_settings())
+        self._sadtalker.start()
+        return self._sadtalker
+
+    def _sadtalker_unavailable(self, err: CodedError) -> None:
+        """SadTalker cannot draw (called from any thread): fall back, and try it again until it starts."""
+        log.warning("SadTalker unavailable: %s (%s); the real-time renderer draws generated videos", err.message,
+                    err.code)  # fmt: skip
+        self._sadtalker_down = f"{err.code}: {err.message}"
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._recover_sadtalker)
+
+    def _recover_sadtalker(self) -> None:
+        if self._recovering is None or self._recovering.done():
+            self._recovering = asyncio.get_running_loop().create_task(self._retry_sadtalker(), name="sadtalker")
+
+    async def _retry_sadtalker(self) -> None:
+        while self._sadtalker_down:
+            await asyncio.sleep(self._config.supervision.fallback_retry_s)
+            try:
+                await asyncio.get_running_loop().run_in_executor(self._batch, self._start_sadtalker)
+            except CodedError as err:
+                log.info("SadTalker is still unavailable: %s (%s)", err.message, err.code)
+                self._sadtalker_down = f"{err.code}: {err.message}"
+                continue
+            self._sadtalker_down = ""
+            log.info("SadTalker is back: generated videos use it again")
 
     async def _answer(self, reply: Replier, message: Message) -> None:
         try:
@@ -463,6 +523,8 @@ class LipsyncService:
             log.warning("could not send %s: %s", type(message).__name__, err)
 
     async def close(self) -> None:
+        if self._recovering is not None:
+            self._recovering.cancel()
         for stream in list(self._streams.values()):
             stream.cancelled = True
         self._live.shutdown(wait=False, cancel_futures=True)

@@ -12,7 +12,8 @@ from procs.llm.service import LlmService
 
 def main() -> int:
     config = start_program("llm")
-    return run_worker(config, "llm", LlmService(config.llm, ModelStore(config.paths.models_dir)))
+    service = LlmService(config.llm, ModelStore(config.paths.models_dir), retry_s=config.supervision.fallback_retry_s)
+    return run_worker(config, "llm", service)
 
 
 if __name__ == "__main__":

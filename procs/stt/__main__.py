@@ -21,7 +21,9 @@ def main() -> int:
     args = parser.parse_args()
     program = "stt-batch" if args.batch else "stt"
     config = start_program(program)
-    return run_worker(config, program, SttService(config.stt, ModelStore(config.paths.models_dir), batch=args.batch))
+    models = ModelStore(config.paths.models_dir)
+    service = SttService(config.stt, models, batch=args.batch, retry_s=config.supervision.fallback_retry_s)
+    return run_worker(config, program, service)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from appliance.config import SttConfig
 from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
-from ipc.errors import IpcError
+from ipc.errors import CodedError, IpcError
 from ipc.messages import (
     AudioChunk,
     AudioStreamClose,
@@ -34,14 +34,15 @@ from ipc.messages import (
     TranscriptWord,
 )
 from ipc.rings import RingReader
+from procs.common.fallback import BackendChain
 from procs.common.priority import worker_threads
 from procs.common.worker import Replier, WorkerError
 from procs.stt.audio import decode_audio, pcm16_to_float
-from procs.stt.backends import create_backend
+from procs.stt.backends import create_backend, profile_chain
 from procs.stt.backends.base import SAMPLE_RATE, Audio, SttBackend, SttError, Transcript
 from procs.stt.enhance import enhance
 from procs.stt.live import DecodeJob, LiveStream
-from procs.stt.vad import SileroVad
+from procs.stt.vad import FRAME_SAMPLES, SileroVad, contains_speech
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +55,12 @@ class _Stream:
 
 
 class SttService:
-    def __init__(self, config: SttConfig, models: ModelStore, *, batch: bool = False) -> None:
+    def __init__(self, config: SttConfig, models: ModelStore, *, batch: bool = False, retry_s: float = 30.0) -> None:
         self._config = config
         self._models = models
         self._live = not batch
-        self._backend: SttBackend | None = None
+        # The old model goes with its last reference when the chain switches (a decode in flight keeps it).
+        self._chain = BackendChain(profile_chain(config, live=self._live), self._make, retry_s=retry_s)
         # The model is loaded on this thread too, so CTranslate2's own threads inherit its scheduling class.
         self._decoder = worker_threads("decoder", batch=batch)
         self._streams: dict[str, _Stream] = {}
@@ -66,8 +68,16 @@ class SttService:
         self._decoding: asyncio.Task[None] | None = None
 
     @property
+    def _backend(self) -> SttBackend | None:
+        return self._chain.current if self._chain.loaded else None
+
+    @property
     def backend(self) -> str:
         return self._backend.name if self._backend else ""
+
+    @property
+    def degraded(self) -> str:
+        return self._chain.degraded
 
     @property
     def model(self) -> str:
@@ -75,13 +85,16 @@ class SttService:
 
     async def load(self) -> None:
         try:
-            backend = create_backend(self._config, self._models, live=self._live)
-            await asyncio.get_running_loop().run_in_executor(self._decoder, backend.load)
-            # The first decode pays for allocations; pay it now, not on the user's first words.
-            await asyncio.get_running_loop().run_in_executor(self._decoder, backend.transcribe, _silence(1.0))
-        except SttError as err:
+            await self._chain.load()
+        except CodedError as err:
             raise WorkerError(err.code, err.message) from err
-        self._backend = backend
+
+    async def _make(self, profile: str) -> SttBackend:
+        backend = create_backend(self._config, self._models, live=self._live, profile_name=profile)
+        await asyncio.get_running_loop().run_in_executor(self._decoder, backend.load)
+        # The first decode pays for allocations; pay it now, not on the user's first words.
+        await asyncio.get_running_loop().run_in_executor(self._decoder, backend.transcribe, _silence(1.0))
+        return backend
 
     def control(self, packet: Packet) -> None:
         return None  # stream ends travel in order with the audio (AudioStreamClose is data)
@@ -182,6 +195,11 @@ class SttService:
             loop = asyncio.get_running_loop()
             decoded = await loop.run_in_executor(self._decoder, decode_audio, bytes(payload[0]), self._config.limits)
             audio = enhance(decoded.samples, self._config.enhance)
+            streaming = self._config.streaming
+            min_frames = max(1, round(streaming.min_speech_ms / 1000 * SAMPLE_RATE / FRAME_SAMPLES))
+            if not await loop.run_in_executor(self._decoder, contains_speech, audio, streaming.vad_threshold,
+                                              min_frames):  # fmt: skip
+                return ErrorReply("no-speech", f"no speech was heard in {request.filename!r}")
             started = time.monotonic()
             decode = functools.partial(self._backend.transcribe, audio, word_timestamps=request.word_timestamps)
             transcript = await asyncio.get_running_loop().run_in_executor(self._decoder, decode)
@@ -195,6 +213,7 @@ class SttService:
         )
 
     async def close(self) -> None:
+        await self._chain.close()
         self._decoder.shutdown(wait=False, cancel_futures=True)
         self._rings.close()
 

@@ -12,7 +12,9 @@ from procs.tts.service import TtsService
 
 def main() -> int:
     config = start_program("tts")
-    return run_worker(config, "tts", TtsService(config.tts, config.paths, ModelStore(config.paths.models_dir)))
+    models = ModelStore(config.paths.models_dir)
+    service = TtsService(config.tts, config.paths, models, retry_s=config.supervision.fallback_retry_s)
+    return run_worker(config, "tts", service)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from appliance.config import PathsConfig, TtsConfig
 from appliance.logs import log_context
 from appliance.models.store import ModelStore
 from ipc.codec import Packet
-from ipc.errors import IpcError
+from ipc.errors import CodedError, IpcError
 from ipc.messages import (
     CancelTurn,
     ErrorReply,
@@ -43,9 +43,10 @@ from ipc.messages import (
     SynthesisOpen,
 )
 from ipc.rings import FrameRing
+from procs.common.fallback import BackendChain
 from procs.common.worker import Replier, WorkerError
 from procs.stt.audio import float_to_pcm16
-from procs.tts.backends import create_backend
+from procs.tts.backends import backend_chain, create_backend
 from procs.tts.backends.base import OUTPUT_RATE, SpeechChunk, TtsError, VoiceSettings
 from procs.tts.splitter import SpeechSplitter
 from procs.tts.voices import VoiceBook
@@ -84,16 +85,25 @@ class _Stream:
         return self.next_sample / OUTPUT_RATE - (now - (self.opened_at + self.first_audio_s))
 
 
+# Errors in use that mean the backend is gone (GPT-SoVITS's server stopped), not that one piece was bad: the
+# worker falls back to Piper and retries GPT-SoVITS until it is back.
+GONE = frozenset({"tts-unreachable", "tts-stream-failed"})
+
+
 class TtsService:
-    def __init__(self, config: TtsConfig, paths: PathsConfig, models: ModelStore) -> None:
+    def __init__(self, config: TtsConfig, paths: PathsConfig, models: ModelStore, *, retry_s: float = 30.0) -> None:
         self._config = config
         self._paths = paths
         self._models = models
-        self._voices: VoiceBook | None = None
+        self._chain = BackendChain(backend_chain(config), self._make, retry_s=retry_s, on_switch=self._release)
         self._ring: FrameRing | None = None
         self._synth = ThreadPoolExecutor(max_workers=1, thread_name_prefix="synth")
         self._streams: dict[str, _Stream] = {}
         self._speaking: asyncio.Task[None] | None = None
+
+    @property
+    def _voices(self) -> VoiceBook | None:
+        return self._chain.current if self._chain.loaded else None
 
     @property
     def backend(self) -> str:
@@ -103,14 +113,27 @@ class TtsService:
     def model(self) -> str:
         return self._voices.base.model if self._voices else ""
 
+    @property
+    def degraded(self) -> str:
+        return self._chain.degraded
+
     async def load(self) -> None:
         try:
-            base = create_backend(self._config, self._models)
-            await asyncio.get_running_loop().run_in_executor(self._synth, base.load)
-        except TtsError as err:
+            await self._chain.load()
+        except CodedError as err:
             raise WorkerError(err.code, err.message) from err
-        self._voices = VoiceBook(self._config, base)
         self._ring = FrameRing.create(self._paths.runtime_dir, "tts", "audio", slots=RING_SLOTS, slot_bytes=SLOT_BYTES)
+
+    async def _make(self, name: str) -> VoiceBook:
+        base = create_backend(self._config, self._models, name)
+        await asyncio.get_running_loop().run_in_executor(self._synth, base.load)
+        return VoiceBook(self._config, base)
+
+    async def _release(self, old: VoiceBook, new: VoiceBook) -> None:
+        close = getattr(old.base, "close", None)  # GPT-SoVITS's HTTP client; Piper holds nothing to close
+        if close is not None:
+            with contextlib.suppress(TtsError):
+                await asyncio.get_running_loop().run_in_executor(self._synth, close)
 
     def control(self, packet: Packet) -> None:
         if isinstance(packet.message, CancelTurn):
@@ -179,6 +202,8 @@ class TtsService:
         except TtsError as err:
             if err.code != "tts-empty-text":  # a piece with nothing to say is skipped, not an error
                 await self._fail(stream, err)
+            if err.code in GONE:
+                self._chain.failed(err)
         finally:
             if chunks is not None:
                 with contextlib.suppress(TtsError):
@@ -231,6 +256,7 @@ class TtsService:
             log.warning("turn %s: could not send %s: %s", stream.turn_id, type(message).__name__, err)
 
     async def close(self) -> None:
+        await self._chain.close()
         self._synth.shutdown(wait=False, cancel_futures=True)
         if self._ring is not None:
             self._ring.unlink()

@@ -35,7 +35,7 @@ class VoiceBook:
 
     def backend_for(self, voice: VoiceSpec | None) -> TtsBackend:
         """The loaded backend that speaks `voice` (blocking: it may load one). Raises TtsError."""
-        if voice is None:
+        if voice is None or self._standing_in_for(voice):
             return self._on_the_server(BASE, self._base)
         key = (voice.voice_id, voice.adaptation_path or voice.sovits_weights)
         if key in self._voices:
@@ -49,6 +49,11 @@ class VoiceBook:
         while len(self._voices) > CACHED_VOICES:
             self._voices.popitem(last=False)
         return backend
+
+    def _standing_in_for(self, voice: VoiceSpec) -> bool:
+        """GPT-SoVITS is configured but the worker fell back to Piper: its voices speak with Piper's own, until it
+        is back (the worker is degraded and says so), rather than not at all."""
+        return voice.kind == "cloned" and self._config.backend == "gpt-sovits" and self._base.name != "gpt-sovits"
 
     def _on_the_server(self, key: tuple[str, str], backend: TtsBackend) -> TtsBackend:
         if backend.name == "gpt-sovits" and self._on_server != key:

@@ -40,8 +40,11 @@ class LoopbackServer:
         return True
 
     def start(self) -> None:
+        """Serve on `port`: a free one the first time (or one set beforehand); the same one again after stop(),
+        as an engine's server restarted where its clients expect it."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.bind(("127.0.0.1", 0))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app(), lifespan="off", http="h11", ws="none",

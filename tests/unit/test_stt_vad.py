@@ -15,7 +15,7 @@ import pytest
 from appliance.config import SttStreamingConfig
 from procs.stt.backends.base import SAMPLE_RATE, Audio
 from procs.stt.segmenter import Endpointer, EndpointEvent, SpeechEnded, SpeechStarted
-from procs.stt.vad import FRAME_SAMPLES, FrameChunker, SileroVad, frames, silero_model_path
+from procs.stt.vad import FRAME_SAMPLES, FrameChunker, SileroVad, contains_speech, frames, silero_model_path
 
 log = logging.getLogger(__name__)
 
@@ -157,3 +157,17 @@ def test_endpointer_fed_by_silero_finds_real_speech(vad: SileroVad, tmp_path: Pa
     silence_waited = detected_at - end.end_sample
     end_of_speech = config.end_of_speech_ms * SAMPLE_RATE // 1000
     assert end_of_speech <= silence_waited < end_of_speech + FRAME_SAMPLES
+
+
+def test_contains_speech_hears_a_sentence_and_not_dither_or_a_quiet_room(vad: SileroVad, tmp_path: Path) -> None:
+    clip = synthesize(SENTENCES[1], tmp_path)
+    rng = np.random.default_rng(7)
+    seconds = 30 * SAMPLE_RATE
+    dither = (rng.integers(-1, 2, seconds) / 32768.0).astype(np.float32)  # a "silent" 16-bit recording
+    room = (rng.standard_normal(seconds) * 10 ** (-60 / 20)).astype(np.float32)  # a quiet room's noise floor
+    quiet_speech = np.concatenate([room, clip.audio * 0.05, room])  # -26 dB, in the middle of half a minute
+    assert contains_speech(clip.audio, 0.5, 5, vad)
+    assert contains_speech(quiet_speech, 0.5, 5, SileroVad())
+    assert not contains_speech(dither, 0.5, 5, SileroVad())
+    assert not contains_speech(room, 0.5, 5, SileroVad())
+    assert not contains_speech(np.zeros(0, np.float32), 0.5, 5, SileroVad())

@@ -52,6 +52,7 @@ async def health(link: Link) -> JSONResponse:
             )
             for p in report.programs
         ],
+        problems=list(report.problems),
     )  # fmt: skip
     return JSONResponse(out.model_dump())
 

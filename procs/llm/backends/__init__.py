@@ -24,21 +24,25 @@ def _backend_class(name: str) -> type:
     return backend_class("llm", BACKENDS, name, LlmError)
 
 
-async def choose_backend(config: LlmConfig) -> str:
-    """`auto` means Ollama when its server answers and has the configured model, else embedded."""
-    if config.backend != "auto":
-        return config.backend
+async def backend_chain(config: LlmConfig) -> list[str]:
+    """The backends to try, in order of preference. `ollama` falls back to the embedded model (and comes back
+    when its server does); `auto` means Ollama when its server answers and has the configured model, else
+    embedded, which is then the choice, not a fallback."""
+    if config.backend == "embedded":
+        return ["embedded"]
+    if config.backend == "ollama":
+        return ["ollama", "embedded"]
     ollama_cls = _backend_class("ollama")
     probe = ollama_cls(config.ollama, config.reply, "")
     if await probe.has_model():
         log.info("auto: Ollama at %s has %s; using it", config.ollama.host, config.ollama.model)
-        return "ollama"
+        return ["ollama", "embedded"]
     log.info("auto: no Ollama with %s at %s; using the embedded model", config.ollama.model, config.ollama.host)
-    return "embedded"
+    return ["embedded"]
 
 
-async def create_backend(config: LlmConfig, models: ModelStore) -> LlmBackend:
-    name = await choose_backend(config)
+def create_backend(name: str, config: LlmConfig, models: ModelStore) -> LlmBackend:
+    """Backend `name`, not loaded."""
     cls = _backend_class(name)
     if name == "embedded":
         try:

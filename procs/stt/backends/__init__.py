@@ -22,10 +22,20 @@ def _backend_class(name: str) -> type:
     return backend_class("stt", BACKENDS, name, SttError)
 
 
-def create_backend(config: SttConfig, models: ModelStore, *, live: bool = False) -> SttBackend:
-    """The configured backend for the active profile (the live one for the live program), its model resolved (and
-    verified) by the store; not loaded."""
-    profile = config.active_profile(live=live)
+def profile_chain(config: SttConfig, *, live: bool = False) -> list[str]:
+    """The profiles to try, in order: the active one, then, when it is not a CPU one (the GPU profile, whose
+    weights and CUDA may be missing), the embedded CPU profile that would be chosen without it."""
+    active = config.live_profile_name() if live else config.profile
+    if config.profiles[active].device == "cpu":
+        return [active]
+    cpu = "tiny.en" if live and config.language == "en" else "base"
+    return [active, cpu] if cpu in config.profiles and cpu != active else [active]
+
+
+def create_backend(config: SttConfig, models: ModelStore, *, live: bool = False, profile_name: str = "") -> SttBackend:
+    """The backend for profile `profile_name` (default: the active profile, the live one for the live program),
+    its model resolved (and verified) by the store; not loaded."""
+    profile = config.profiles[profile_name] if profile_name else config.active_profile(live=live)
     try:
         model_dir = models.resolve(profile.model)
     except ModelError as err:

@@ -24,10 +24,16 @@ def backend_type(name: str) -> type:
     return backend_class("tts", BACKENDS, name, TtsError)
 
 
-def create_backend(config: TtsConfig, models: ModelStore) -> TtsBackend:
-    """The configured backend speaking its own default voice; not loaded."""
-    cls = backend_type(config.backend)
-    if config.backend == "piper":
+def backend_chain(config: TtsConfig) -> list[str]:
+    """The backends to try, in order of preference: GPT-SoVITS falls back to the embedded Piper voice."""
+    return ["gpt-sovits", "piper"] if config.backend == "gpt-sovits" else [config.backend]
+
+
+def create_backend(config: TtsConfig, models: ModelStore, name: str | None = None) -> TtsBackend:
+    """Backend `name` (default: the configured one) speaking its own default voice; not loaded."""
+    name = name or config.backend
+    cls = backend_type(name)
+    if name == "piper":
         try:
             model_dir = models.resolve(config.piper.model)
         except ModelError as err:

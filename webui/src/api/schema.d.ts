@@ -696,6 +696,11 @@ export interface components {
         };
         /** HealthOut */
         HealthOut: {
+            /**
+             * Problems
+             * @description Every problem in one line each: a program on a fallback backend and why, the disk quota
+             */
+            problems?: string[];
             /** Programs */
             programs: components["schemas"]["ProgramOut"][];
             /**

@@ -219,4 +219,13 @@ describe("applyProgress", () => {
     degraded.summary.problem = "lipsync is FATAL";
     expect(applyProgress(degraded, ["tts"], 5)).toEqual({ done: false, waiting: ["lipsync is FATAL"] });
   });
+
+  it("is done when the only problems are ready programs on a fallback backend", () => {
+    const fallback = "tts: gpt-sovits unavailable (tts-unreachable: refused); using piper until it is back";
+    const onPiper = { ...health([program({ name: "tts", uptime_s: 2 })], "degraded"), problems: [fallback] };
+    expect(applyProgress(onPiper, ["tts"], 5)).toEqual({ done: true, waiting: [] });
+    const andQuota = { ...onPiper, problems: [fallback, "data is over its disk quota"] };
+    andQuota.summary.problem = "data is over its disk quota";
+    expect(applyProgress(andQuota, ["tts"], 5)).toEqual({ done: false, waiting: ["data is over its disk quota"] });
+  });
 });

@@ -144,6 +144,20 @@ export function applyProgress(health: Health | null, restarting: string[], elaps
     if (!restarted) waiting.push(`${name} (not restarted yet)`);
     else if (!program.ready) waiting.push(`${name} (${[program.state, program.detail].filter(Boolean).join(": ")})`);
   }
-  if (!waiting.length && health.status !== "ok") waiting.push(health.summary.problem || `the appliance is ${health.status}`);
+  if (!waiting.length && health.status !== "ok" && !onFallbacksOnly(health)) {
+    waiting.push(health.summary.problem || `the appliance is ${health.status}`);
+  }
   return { done: waiting.length === 0, waiting };
+}
+
+// Degraded only because ready programs run on a fallback backend ("tts: gpt-sovits unavailable ...; using
+// piper until it is back"): the change has applied; waiting would not bring the preferred backend back.
+function onFallbacksOnly(health: Health): boolean {
+  const problems = health.problems ?? [];
+  const ready = health.programs.filter((p) => p.ready).map((p) => `${p.name}: `);
+  return (
+    problems.length > 0 &&
+    health.programs.every((p) => p.ready || !RUNS.has(p.state)) &&
+    problems.every((problem) => ready.some((prefix) => problem.startsWith(prefix)))
+  );
 }
