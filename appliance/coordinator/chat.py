@@ -117,7 +117,7 @@ class ChatRouter:
                 first_token_at = first_token_at or time.monotonic()
                 if not await self._reply(turn.peer, turn.request_id, ChatToken(message.text)):
                     await self._cancel_worker(turn.turn_id)
-                    self._store.fail_turn(turn.turn_id, "client-gone")
+                    self._keep_failed(turn.turn_id, "client-gone")
                     self._metrics.chat_turn("client-gone")
                     log.info("the client went away mid-reply")
                     return
@@ -131,7 +131,14 @@ class ChatRouter:
                     prefilled_tokens=stats.prefilled_tokens,
                     generated_tokens=stats.generated_tokens,
                 )
-                self._store.finish_turn(turn.turn_id, message.text, _timings_dict(timings))
+                try:
+                    self._store.finish_turn(turn.turn_id, message.text, _timings_dict(timings))
+                except StoreError as err:  # e.g. disk-full: the answer cannot be kept, so it is not given either
+                    log.warning("turn %s: cannot store its answer: %s (%s)", turn.turn_id, err.message, err.code)
+                    self._keep_failed(turn.turn_id, err.code)
+                    self._metrics.chat_turn("failed")
+                    await self._reply(turn.peer, turn.request_id, ErrorReply(err.code, err.message))
+                    return
                 self._metrics.chat_turn("ok", timings)
                 log.info("turn answered: first token %.3f s, total %.3f s", timings.first_token_s, timings.total_s)
                 await self._reply(
@@ -139,11 +146,19 @@ class ChatRouter:
                 )
                 return
             elif isinstance(message, ErrorReply):
-                self._store.fail_turn(turn.turn_id, message.code)
+                self._keep_failed(turn.turn_id, message.code)
                 self._metrics.chat_turn("cancelled" if message.code == "cancelled" else "failed")
                 log.info("turn failed: %s (%s)", message.message, message.code)
                 await self._reply(turn.peer, turn.request_id, message)
                 return
+
+    def _keep_failed(self, turn_id: str, code: str) -> None:
+        """Mark the turn failed in the store; when even that cannot be written (a full disk), the next start does
+        (`fail_running_turns`), and the reply to the client must not wait on it."""
+        try:
+            self._store.fail_turn(turn_id, code)
+        except StoreError as err:
+            log.warning("turn %s: cannot mark it failed: %s (%s)", turn_id, err.message, err.code)
 
     def worker_reply(self, request_id: str, message: Message) -> None:
         """Route a message from the llm worker to the turn it belongs to (late ones are dropped)."""

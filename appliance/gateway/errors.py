@@ -71,6 +71,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "trainer-worker-crashed": 503,
     "trainer-worker-hung": 503,
     "disk-quota-exceeded": 507,
+    "disk-full": 507,  # the data directory's disk: nothing more can be stored until space is freed
     "metrics-local-only": 403,
     "webrtc-offer-invalid": 422,
     "settings-invalid": 422,

@@ -49,7 +49,9 @@ class ConversationStore:
     def create_session(self) -> str:
         session_id = new_id()
         now = self._clock()
-        self._conn.execute("INSERT INTO sessions (id, created_at, updated_at) VALUES (?, ?, ?)", (session_id, now, now))
+        with transaction(self._conn):  # every write in one: a full disk is a coded error (`disk-full`)
+            self._conn.execute("INSERT INTO sessions (id, created_at, updated_at) VALUES (?, ?, ?)",
+                               (session_id, now, now))  # fmt: skip
         return session_id
 
     def exists(self, session_id: str) -> bool:
@@ -121,17 +123,19 @@ class ConversationStore:
             self._conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, row["session_id"]))
 
     def fail_turn(self, turn_id: str, code: str) -> None:
-        self._conn.execute(
-            "UPDATE turns SET status = 'failed', error_code = ?, ended_at = ? WHERE id = ? AND status = 'running'",
-            (code, self._clock(), turn_id),
-        )
+        with transaction(self._conn):
+            self._conn.execute(
+                "UPDATE turns SET status = 'failed', error_code = ?, ended_at = ? WHERE id = ? AND status = 'running'",
+                (code, self._clock(), turn_id),
+            )
 
     def fail_running_turns(self, code: str) -> int:
         """At start-up: turns left 'running' by a previous life of the coordinator did not finish."""
-        cur = self._conn.execute(
-            "UPDATE turns SET status = 'failed', error_code = ?, ended_at = ? WHERE status = 'running'",
-            (code, self._clock()),
-        )
+        with transaction(self._conn):
+            cur = self._conn.execute(
+                "UPDATE turns SET status = 'failed', error_code = ?, ended_at = ? WHERE status = 'running'",
+                (code, self._clock()),
+            )
         return cur.rowcount
 
     def idle_sessions(self, before: float) -> list[str]:

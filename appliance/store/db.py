@@ -120,16 +120,34 @@ class StoreError(CodedError):
     """A failure of this stage with a stable code."""
 
 
+def database_error(err: sqlite3.Error) -> StoreError:
+    """SQLite's failure as a coded error. A full disk is the operator's to fix, so it says so (`disk-full`)."""
+    if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return StoreError("disk-full", "the disk holding the data directory is full: nothing more can be stored "
+                          "until space is freed there")  # fmt: skip
+    return StoreError("store-failed", f"the database failed: {err}")
+
+
 @contextlib.contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
-    conn.execute("BEGIN IMMEDIATE")
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises. SQLite's own failures (a full disk at
+    COMMIT, in WAL mode the first write to need new space) become a StoreError with a code, and no transaction is
+    left open on the connection: SQLite may already have rolled it back, or a failed COMMIT may have kept it."""
     try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the block's failure is the one to report
+                    conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    except sqlite3.Error as err:
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise database_error(err) from err
 
 
 def connect(path: Path) -> sqlite3.Connection:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import secrets
 import sqlite3
 import time
@@ -15,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from appliance.store.conversations import new_id
-from appliance.store.db import StoreError, transaction
+from appliance.store.db import StoreError, database_error, transaction
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 TOKEN_BYTES = 32
@@ -85,7 +88,13 @@ class DeviceStore:
         device = _device(row)
         now = self._clock()
         if not device.revoked and (device.last_seen_at is None or now - device.last_seen_at >= SEEN_EVERY_S):
-            self._conn.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", (now, device.device_id))
+            try:
+                self._conn.execute("UPDATE devices SET last_seen_at = ? WHERE id = ?", (now, device.device_id))
+            except sqlite3.Error as err:
+                # Bookkeeping only: a full disk (or a busy database) must not turn every request of a paired
+                # device, reads included, into a server error. The next request past SEEN_EVERY_S tries again.
+                log.warning("device %s: cannot note that it was seen: %s", device.device_id, database_error(err))
+                return device
             device = dataclasses.replace(device, last_seen_at=now)
         return device
 
