@@ -104,7 +104,13 @@ def decode(data: bytes) -> Image:
     """RGB pixels of a PNG, JPEG or WebP; transparency is laid on white."""
     kind = sniff(data)
     size = _dimensions(data, kind)
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
+    if size is None:
+        # Each format states its size before its pixels; a file whose size cannot be read here is cut short or
+        # damaged, and letting the decoder go on would skip the pixel limit (libjpeg finds a frame header that
+        # garbage hides from a strict reading, and allocates whatever it says, up to a gigapixel).
+        raise AvatarError("avatar-unreadable", f"the {FORMAT_NAMES[kind]} file does not say how large the picture "
+                          "is (it is damaged or cut short): save or export the picture again")  # fmt: skip
+    if size[0] * size[1] > MAX_PIXELS:
         megapixels = MAX_PIXELS // 1_000_000
         raise AvatarError("avatar-too-large", f"the image is {size[0]}x{size[1]} pixels, over {megapixels} "
                           "megapixels: send a smaller one (1024x1024 is plenty)")  # fmt: skip
@@ -117,6 +123,9 @@ def decode(data: bytes) -> Image:
         raw = cv2.imdecode(buffer, cv2.IMREAD_COLOR_RGB if kind == "jpeg" else cv2.IMREAD_UNCHANGED)
     except cv2.error as err:
         raise unreadable from err
+    except MemoryError as err:  # within MAX_PIXELS, but more than this box has free now
+        raise AvatarError("avatar-too-large", f"the {size[0]}x{size[1]} picture does not fit in memory: send a "
+                          "smaller one (1024x1024 is plenty)") from err  # fmt: skip
     if raw is None or raw.size == 0:  # OpenCV 4.14 refuses truncated files (tests check that it still does)
         raise unreadable
     if kind == "jpeg":
@@ -360,19 +369,27 @@ def _dimensions(data: bytes, kind: str) -> tuple[int, int] | None:
 
 
 def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """The frame header's size, found as libjpeg finds it: bytes that are not a marker are skipped (libjpeg
+    warns of "extraneous bytes" and goes on), so no file hides its size from this and shows it to the decoder."""
     at = 2
-    while at + 9 <= len(data) and data[at] == 0xFF:
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte
+    while True:
+        at = data.find(b"\xff", at)
+        while 0 <= at < len(data) - 1 and data[at + 1] == 0xFF:  # fill bytes before a marker
             at += 1
+        if at < 0 or at + 4 > len(data):
+            return None
+        marker = data[at + 1]
+        if marker == 0x00 or 0xD0 <= marker <= 0xD7 or marker == 0x01:  # a stuffed byte, or no length follows
+            at += 2
             continue
+        if marker in (0xD8, 0xD9, 0xDA):  # a second start, the end, or scan data before any frame header
+            return None
         if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start of frame
+            if at + 9 > len(data):
+                return None
             height, width = struct.unpack(">HH", data[at + 5 : at + 9])
             return int(width), int(height)
-        if marker == 0xDA:  # scan data before any frame header: let the decoder judge
-            return None
         at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    return None
 
 
 def _pixels(array: object) -> Image:

@@ -36,6 +36,12 @@ _AV_TIME_BASE = 1_000_000  # container.duration is in FFmpeg's AV_TIME_BASE unit
 # (which is the same in both) and past full scale for a loud recording; 5.1 sums to 3.4x. Normalising the
 # matrix so each output's coefficients sum to at most 1 makes stereo (L + R) / 2 and never clips.
 _DOWNMIX = {"rematrix_maxval": "1.0"}
+# Source rates that audio is actually made at: 8 kHz (telephones) is the lowest in use, 768 kHz (DACs) the
+# highest; 4 kHz still leaves a 2 kHz band. Outside this a header is damaged or made up: at 1 Hz, one frame of
+# 4096 samples resampled to 48 kHz is 786 MB of floats before the duration limit can look at it, and FFmpeg
+# answers 2^31 - 1 Hz by allocating until it fails.
+MIN_SOURCE_RATE = 4_000
+MAX_SOURCE_RATE = 768_000
 
 _Sample = TypeVar("_Sample", np.float32, np.float64, np.int16, np.int32)
 
@@ -54,8 +60,9 @@ def decode_audio(source: bytes | Path | BinaryIO, limits: SttLimits, rate: int =
     """Decode the first audio stream of `source`, checking the limits as early as each can be known.
 
     Order: byte size (before anything is parsed), then the declared duration (before any frame is
-    decoded), then the decoded duration as frames arrive (metadata can be absent or wrong, so decoding
-    stops as soon as the limit is passed), then the minimum duration. Raises SttError.
+    decoded), then each frame's sample rate (before it is resampled), then the decoded duration as frames
+    arrive (metadata can be absent or wrong, so decoding stops as soon as the limit is passed), then the
+    minimum duration. NaN and infinite samples are made silence and full scale. Raises SttError.
     """
     with ExitStack() as cleanup:
         media = _sized_source(source, limits.max_upload_bytes, cleanup)
@@ -169,6 +176,7 @@ def _decode_mono(container: InputContainer, stream: AudioStream, max_duration_s:
     for frame in container.decode(stream):
         shape = (frame.format.name, frame.layout.name, frame.sample_rate)
         if resampler is None or shape != input_shape:
+            _check_rate(frame.sample_rate)
             # A chained Ogg or a phone switching rates mid-file: FFmpeg's filter graph is fixed to the
             # first frame's shape, so flush it and start a new one.
             if resampler is not None:
@@ -186,9 +194,22 @@ def _decode_mono(container: InputContainer, stream: AudioStream, max_duration_s:
     if not chunks:
         return np.zeros(0, dtype=np.float32)
     samples = np.concatenate(chunks)
+    # A float WAV can hold NaN and infinities (a plugin's bug, a damaged file), and the resampler spreads each
+    # over its filter's length. They are not sound: NaN becomes silence and an infinity full scale, so the rest
+    # of the recording stays usable and nothing downstream (level, VAD, Whisper, PCM16) sees a non-number.
+    np.nan_to_num(samples, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
     # Decoders of lossy codecs can overshoot full scale slightly; the Audio contract is [-1, 1].
     np.clip(samples, -1.0, 1.0, out=samples)
     return samples
+
+
+def _check_rate(rate: int) -> None:
+    if not MIN_SOURCE_RATE <= rate <= MAX_SOURCE_RATE:
+        raise SttError(
+            "audio-undecodable",
+            f"the file says its sample rate is {rate} Hz, which no audio is recorded at "
+            f"({MIN_SOURCE_RATE}-{MAX_SOURCE_RATE} Hz): the header is damaged",
+        )
 
 
 def _collect(frames: list[AudioFrame], chunks: list[Audio]) -> int:
