@@ -88,11 +88,3 @@ def render(prompt: Prompt, prompt_format: PromptFormat, assistant_name: str) -> 
     history = "".join(_chatml_line(e) for e in prompt.history)
     user = f"{IM_START}user\n{_chatml_clean(prompt.user_text)}{IM_END}\n{IM_START}assistant\n"
     return PromptText(text=system + history + user, stop=CHATML_STOP, special=True)
-
-
-def drop_oldest_exchange(history: tuple[Exchange, ...]) -> tuple[Exchange, ...]:
-    """History without its oldest exchange: the first line and any assistant lines that answered it."""
-    rest = history[1:]
-    while rest and rest[0].role != "user":
-        rest = rest[1:]
-    return rest

@@ -215,3 +215,24 @@ async def test_a_corrupt_model_file_is_load_failed(tmp_path: Path) -> None:
     with pytest.raises(LlmError) as err:
         await backend.load()
     assert err.value.code == "llm-load-failed"
+
+
+async def test_a_trim_shifts_the_cache_instead_of_evaluating_the_kept_history_again(model_path: Path) -> None:
+    """A conversation that outgrows the context: at each trim the dropped exchanges are cut out of the KV cache
+    (a context shift), so the turn evaluates only its new words, not the whole kept history."""
+    backend = await _backend(model_path, n_ctx=384)
+    history: list[str] = []
+    trims: list[Finished] = []
+    previous = 0
+    for i in range(16):
+        question = f"Please tell me a short fact about the number {i}."
+        text, finished = await _ask(backend, _prompt("s", question, *history, max_tokens=24))
+        assert finished.prompt_tokens + 24 <= 384
+        if finished.prompt_tokens < previous:  # the history was trimmed for this turn
+            trims.append(finished)
+        previous = finished.prompt_tokens
+        history += [question, text]
+    assert trims, "the conversation never outgrew the context"
+    # Without the shift, a trimmed turn evaluated its whole kept history again: ~3/4 of the prompt.
+    assert all(t.prefilled_tokens < 40 for t in trims), [(t.prompt_tokens, t.prefilled_tokens) for t in trims]
+    await backend.unload()

@@ -9,13 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from procs.llm.backends.base import Exchange, Prompt
-from procs.llm.prompting import (
-    FEWSHOT_EXAMPLES,
-    PromptFormat,
-    drop_oldest_exchange,
-    render,
-    spoken,
-)
+from procs.llm.prompting import FEWSHOT_EXAMPLES, PromptFormat, render, spoken
 from procs.llm.reply import ReplyShaper
 
 FORMATS: tuple[PromptFormat, ...] = get_args(PromptFormat)
@@ -93,18 +87,6 @@ def test_a_stop_string_ends_a_reply_that_runs_into_the_next_turn(prompt_format: 
     spoken_text = shaper.feed(runaway[prompt_format]) + shaper.finish()
     assert spoken_text == "Hello there."
     assert shaper.stop_reason == "stop"
-
-
-def test_drop_oldest_exchange_removes_a_whole_exchange() -> None:
-    history = (
-        Exchange("user", "1"),
-        Exchange("assistant", "one"),
-        Exchange("user", "2"),
-        Exchange("assistant", "two"),
-    )
-    assert drop_oldest_exchange(history) == history[2:]
-    assert drop_oldest_exchange(history[2:]) == ()
-    assert drop_oldest_exchange(()) == ()
 
 
 def test_benchmark_questions_are_not_in_the_examples() -> None:

@@ -22,15 +22,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from appliance.config import EmbeddedLlmConfig, ReplyConfig
-from procs.llm.backends.base import Finished, LlmError, Piece, Prompt
-from procs.llm.prompting import PromptText, drop_oldest_exchange, render
+from procs.llm.backends.base import Exchange, Finished, LlmError, Piece, Prompt
+from procs.llm.context import ContextBudget, TrimPoints
+from procs.llm.prompting import PromptText, render
 from procs.llm.reply import ReplyShaper
 
 log = logging.getLogger(__name__)
-
-# How many sessions remember how much of their history was trimmed to fit the context, so later turns
-# trim at the same place (keeping their prompt a prefix-extension) instead of re-prefilling everything.
-_TRIM_MEMORY = 256
 
 Item = Piece | Finished | LlmError
 
@@ -45,6 +42,12 @@ class _KvState:
 
     tokens: tuple[int, ...]
     blob: bytes
+
+
+# A context shift needs the prompt's next _SHIFT_PROBE tokens found further on in the live context, and is made
+# only when it keeps at least _SHIFT_MIN tokens (below that, evaluating them is as quick).
+_SHIFT_PROBE = 16
+_SHIFT_MIN = 48
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -70,7 +73,9 @@ class EmbeddedBackend:
         self._live: str | None = None  # the session whose tokens fill the context now
         self._stale_logits = False  # the context was restored from a saved state since the last decode
         self._saved: OrderedDict[str, _KvState] = OrderedDict()
-        self._trimmed: OrderedDict[str, int] = OrderedDict()
+        # Where each session's history was trimmed to fit the context (procs/llm/context.py), so later turns
+        # trim at the same place, keeping their prompt a prefix-extension, instead of re-prefilling everything.
+        self._trims = TrimPoints()
         self.last_finished: Finished | None = None  # the last turn's accounting, cancelled ones included
 
     @property
@@ -121,7 +126,7 @@ class EmbeddedBackend:
     def _close(self) -> None:
         self._live = None
         self._saved.clear()
-        self._trimmed.clear()
+        self._trims.clear()
         self._llama.close()
         self._llama = None
 
@@ -173,6 +178,7 @@ class EmbeddedBackend:
         llama, llama_cpp = self._llama, self._llama_cpp
         rendered, tokens = self._fit(prompt)
         self._switch_to(prompt.session_id)
+        self._shift_out(tokens)
         longest = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         if self._stale_logits and longest == llama.n_tokens == len(tokens):
             # A restored state has no logits for its last token, and Llama.generate would sample an exactly
@@ -221,31 +227,50 @@ class EmbeddedBackend:
         return list(self._llama.tokenize(rendered.text.encode("utf-8"), add_bos=True, special=rendered.special))
 
     def _fit(self, prompt: Prompt) -> tuple[PromptText, list[int]]:
-        """The prompt's text and tokens, its oldest exchanges dropped until the reply fits the context."""
-        budget = self._config.n_ctx - prompt.max_tokens
-        session = prompt.session_id
-        offset = self._trimmed.get(session, 0)
-        history = prompt.history[offset:] if offset < len(prompt.history) else prompt.history
-        rendered = render(replace(prompt, history=history), self._config.prompt_format, self._reply.assistant_name)
-        tokens = self._tokens(rendered)
-        if len(tokens) > budget:
-            # Trim to three quarters of the budget, so the next few turns fit without trimming again.
-            while history and len(tokens) > budget * 3 // 4:
-                history = drop_oldest_exchange(history)
-                trimmed = replace(prompt, history=history)
-                rendered = render(trimmed, self._config.prompt_format, self._reply.assistant_name)
-                tokens = self._tokens(rendered)
-            self._trimmed[session] = len(prompt.history) - len(history)
-            self._trimmed.move_to_end(session)
-            while len(self._trimmed) > _TRIM_MEMORY:
-                self._trimmed.popitem(last=False)
-        if len(tokens) > budget:
-            raise LlmError(
-                "llm-context-full",
-                f"the new text alone needs {len(tokens)} tokens; with a reply of {prompt.max_tokens} tokens "
-                f"that exceeds the context of {self._config.n_ctx}",
-            )
-        return rendered, tokens
+        """The prompt's text and tokens, its oldest exchanges dropped until the reply fits the context
+        (the shared policy, procs/llm/context.py; counted exactly with the model's tokenizer, so no margin)."""
+        measured: dict[int, tuple[PromptText, list[int]]] = {}  # by history length: the fit's own is reused
+
+        def count(history: tuple[Exchange, ...]) -> int:
+            rendered = render(replace(prompt, history=history), self._config.prompt_format, self._reply.assistant_name)
+            measured[len(history)] = rendered, self._tokens(rendered)
+            return len(measured[len(history)][1])
+
+        budget = ContextBudget(context=self._config.n_ctx, reply=prompt.max_tokens)
+        fit = self._trims.fit(prompt.session_id, prompt.history, count, budget)
+        return measured[len(fit.history)]
+
+    def _shift_out(self, tokens: list[int]) -> None:
+        """Context shift: when the live context holds the prompt's start and, further on, the rest of it (the
+        oldest exchanges were trimmed away since), drop the trimmed span from the KV cache and slide what follows
+        down over it, instead of evaluating the kept history again. Measured on the 2-core box: re-evaluating a
+        trimmed 1500-token history took 19.5 s with one thread (a 30-minute soak saw first tokens 13-25 s late
+        at each trim, three sessions queued behind one another); the shift takes milliseconds. The kept tokens'
+        cache entries were computed with the dropped ones in view, as in llama.cpp's own context shift."""
+        llama, llama_cpp = self._llama, self._llama_cpp
+        live = llama.input_ids[: llama.n_tokens].tolist()
+        start = _common_prefix(live, tokens)
+        probe = tokens[start : start + _SHIFT_PROBE]
+        if start == len(live) or len(probe) < _SHIFT_PROBE:
+            return  # already a prefix of the prompt (the usual turn), or nothing worth finding
+        found = next((b for b in range(start + 1, len(live) - _SHIFT_PROBE + 1) if live[b : b + _SHIFT_PROBE] == probe),
+                     None)  # fmt: skip
+        if found is None:
+            return
+        kept = _common_prefix(live[found:], tokens[start:])
+        if kept < _SHIFT_MIN:
+            return
+        end = found + kept
+        memory = llama_cpp.llama_get_memory(llama.ctx)
+        if not (
+            llama_cpp.llama_memory_seq_rm(memory, 0, end, -1) and llama_cpp.llama_memory_seq_rm(memory, 0, start, found)
+        ):
+            llama.n_tokens = start  # the cache past `start` is in doubt: evaluate the rest afresh
+            return
+        llama_cpp.llama_memory_seq_add(memory, 0, found, end, start - found)
+        llama.input_ids[start : start + kept] = live[found:end]
+        llama.n_tokens = start + kept
+        log.debug("context shift: %d tokens dropped at %d, %d kept", found - start, start, kept)
 
     def _switch_to(self, session: str) -> None:
         """Make `session`'s KV state the live one, saving the outgoing session's state in the LRU."""

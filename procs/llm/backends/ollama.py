@@ -3,6 +3,11 @@
 Wire contract (docs/api.md of ollama/ollama): `/api/chat` streams NDJSON chunks and ends with one `done: true`
 chunk carrying the token counts; `/api/generate` with no prompt loads a model (`keep_alive: 0` unloads it);
 `/api/ps` lists resident models; `/api/show` answers 404 for a model that is not pulled.
+
+Long conversations are trimmed here, by the policy every backend shares (procs/llm/context.py,
+docs/llm-context.md), before Ollama sees them: left to itself Ollama drops old messages by its own rule, with
+no room kept for the reply and a cut point that moves every turn (so its prompt cache is lost each time).
+The API has no tokenizer, so the size is an estimate, calibrated per session by the server's own count.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import httpx
 import ollama
 
 from appliance.config import OllamaConfig, ReplyConfig
-from procs.llm.backends.base import Finished, LlmError, Piece, Prompt
+from procs.llm.backends.base import Exchange, Finished, LlmError, Piece, Prompt
+from procs.llm.context import Calibration, ContextBudget, PromptEstimate, TrimPoints
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +35,9 @@ _CLIENT_ERRORS = (ollama.ResponseError, ollama.RequestError, httpx.HTTPError, Co
 _MID_STREAM = -1
 # `auto` asks whether Ollama has the model while the appliance starts; a hung server must not hang it.
 _PROBE_READ_TIMEOUT_S = 10.0
+# Context kept free beyond the reply for what the estimate cannot see: the BOS token, the open assistant header
+# and a template's fixed text (docs/llm-context.md).
+CONTEXT_MARGIN_TOKENS = 64
 
 
 class OllamaBackend:
@@ -37,6 +46,8 @@ class OllamaBackend:
     def __init__(self, config: OllamaConfig, reply: ReplyConfig, system_prompt: str) -> None:
         self._config = config
         self._system_prompt = system_prompt
+        self._trims = TrimPoints()
+        self._calibration = Calibration()
         # Spoken replies are one turn: stop if the model starts writing the next speaker's line itself.
         self._stop = ["\nUser:", "\nuser:", f"\n{reply.assistant_name}:"]
         # Only connecting is bounded: a first load can take minutes, and a turn's deadline belongs to the
@@ -63,12 +74,13 @@ class OllamaBackend:
         log.info("ollama: %s resident at %s (keep_alive %s)", self.model, self._config.host, self._config.keep_alive)
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Piece | Finished]:
+        history, estimated = self._fit(prompt)
         try:
             # This only builds the request: nothing is sent until the first part is read, so connecting and
             # every HTTP failure surface in the loop below.
             parts = await self._client.chat(
                 model=self._config.model,
-                messages=self._messages(prompt),
+                messages=self._messages(history, prompt.user_text),
                 stream=True,
                 options=self._options(prompt),
                 keep_alive=self._config.keep_alive,
@@ -82,6 +94,7 @@ class OllamaBackend:
                     yield Piece(part.message.content)
                 if part.done:
                     finished = _finished(part)
+                    self._calibration.observe(prompt.session_id, estimated, part.prompt_eval_count or 0)
                     break
         except _CLIENT_ERRORS as err:
             raise self._error(err, streaming=True) from err
@@ -131,12 +144,30 @@ class OllamaBackend:
         """Release the HTTP connection pool (not part of LlmBackend; the worker calls it at exit)."""
         await self._client.close()  # type: ignore[no-untyped-call]  # ollama 0.6.3 leaves close() unannotated
 
-    def _messages(self, prompt: Prompt) -> list[Mapping[str, Any]]:
+    def _fit(self, prompt: Prompt) -> tuple[tuple[Exchange, ...], int]:
+        """The history to send (procs/llm/context.py) and the prompt's unscaled estimate with it.
+
+        Raises LlmError `llm-context-full` when the system prompt and the new text alone do not fit.
+        """
+        session = prompt.session_id
+        estimate = PromptEstimate(
+            self._system_prompt, prompt.history, prompt.user_text, self._calibration.scale(session)
+        )
+        budget = ContextBudget(
+            context=self._config.num_ctx, reply=prompt.max_tokens, margin=CONTEXT_MARGIN_TOKENS, estimated=True
+        )
+        fit = self._trims.fit(session, prompt.history, estimate, budget)
+        if fit.trimmed:
+            log.info("session %s: %d of %d history lines sent (about %d of %d prompt tokens)",
+                     session, len(fit.history), len(prompt.history), fit.tokens, budget.prompt)  # fmt: skip
+        return fit.history, estimate.raw(fit.history)
+
+    def _messages(self, history: tuple[Exchange, ...], user_text: str) -> list[Mapping[str, Any]]:
         messages: list[Mapping[str, Any]] = []
         if self._system_prompt:
             messages.append({"role": "system", "content": self._system_prompt})
-        messages.extend({"role": line.role, "content": line.text} for line in prompt.history)
-        messages.append({"role": "user", "content": prompt.user_text})
+        messages.extend({"role": line.role, "content": line.text} for line in history)
+        messages.append({"role": "user", "content": user_text})
         return messages
 
     def _options(self, prompt: Prompt) -> dict[str, Any]:
