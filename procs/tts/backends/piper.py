@@ -123,6 +123,12 @@ class PiperBackend:
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         # Idle pool threads would spin after each operator, taking CPU from the STT and lip-sync workers.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # No arena and no memory patterns: with them, every new input length grows the arena, which never gives
+        # memory back (the same 60-word sentence spoken 150 times: RSS 586 -> 1029 MB; without: a plateau at
+        # 348 MB), and a 30-minute soak saw the tts worker grow 9.9%. Measured cost, side by side on 60 sentences:
+        # synthesis 1.10x slower (real-time factor 0.095 -> 0.110), ~10 ms on a first clause.
+        options.enable_cpu_mem_arena = False
+        options.enable_mem_pattern = False
         return options
 
 
