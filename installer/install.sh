@@ -4,12 +4,13 @@
 #   installer/install.sh --dev --up     ... then start the appliance (the README's first command)
 #   installer/install.sh --dev --test   ... then run the test suite (the README's second command; CI runs it)
 #   installer/install.sh --system       install as a service: a user, /opt/mynah, /etc/mynah, a systemd unit
+#   installer/install.sh --container    --system inside an image build (docker/Dockerfile)
 #   installer/install.sh uninstall      remove what --system installed (data and configuration kept unless --purge)
 # It is idempotent: a second run only checks what the first one did.
 set -euo pipefail
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'TXT'
 Options:
   --dev        install into this checkout
@@ -22,6 +23,9 @@ Service install (--system) and uninstall:
   --user NAME      the service user (default mynah; created when installing to / as root)
   --dry-run        print every step, change nothing
   --yes            do not ask before installing to / or purging
+  --container      --system for an image build: implies --yes, adds the gpu extra (NVML), and skips the
+                   systemd unit, the embedded models and the certificates (docker/entrypoint.sh fetches the
+                   models into the models volume and the gateway makes the certificates at first start)
   --purge          uninstall: also remove data, models, logs, the configuration and the service user
   --models-from DIR          seed the model store from DIR (e.g. var/models); hashes are still checked
   --site-packages-from VENV  take the dependencies from VENV instead of downloading them (tests, offline)
@@ -32,11 +36,12 @@ TXT
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE="" ACTION="" PYTHON=""
-PREFIX=/ DRY=0 YES=0 PURGE=0 SERVICE_USER=mynah MODELS_FROM="" SHARED_VENV=""
+PREFIX=/ DRY=0 YES=0 PURGE=0 SERVICE_USER=mynah MODELS_FROM="" SHARED_VENV="" CONTAINER=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) MODE=dev ;;
     --system) MODE=system ;;
+    --container) MODE=system CONTAINER=1 YES=1 ;;
     uninstall) MODE=uninstall ;;
     --up) ACTION=up ;;
     --test) ACTION="test" ;;
@@ -66,6 +71,11 @@ WHEELS="${MYNAH_WHEEL_CACHE:-$HOME/.cache/mynah/wheels}/llama-cpp-python-$LLAMA_
 INSTALL_LOG="$VAR/install.log"
 EXTRAS="embedded"
 [ "$ACTION" = test ] && EXTRAS="embedded,dev"
+# The image is the GPU stack's: NVML reads the card's memory for the residency planner.
+[ "$CONTAINER" = 1 ] && EXTRAS="$EXTRAS,gpu"
+# A box with NVIDIA's driver gets NVML too: without it the residency planner sees a GPU budget of 0 and refuses
+# every session of a GPU profile (docs/deployment.md). nvidia-ml-py is pure Python, ~50 KB.
+[ "$CONTAINER" = 0 ] && command -v nvidia-smi >/dev/null 2>&1 && EXTRAS="$EXTRAS,gpu"
 
 system_packages() {
   local missing=()

@@ -151,7 +151,7 @@ step_packages() {
   [ -d "$APP" ] && want="extras=$EXTRAS shared=$SHARED_VENV code=$(code_digest "$APP")"
   stamp=$(cat "$SVENV/.mynah-installed" 2>/dev/null || true)
   if [ "$stamp" = "$want" ] && [ -x "$SVENV/bin/mynah" ]; then say unchanged "Mynah and its Python dependencies"; return; fi
-  say updated "Mynah and its Python dependencies into $SVENV (log: $INSTALL_LOG)"
+  say updated "Mynah and its Python dependencies [$EXTRAS] into $SVENV (log: $INSTALL_LOG)"
   CHANGED=1
   if [ -n "$SHARED_VENV" ]; then
     act pip_install "$APP" --no-deps --no-build-isolation
@@ -189,6 +189,10 @@ seed_models() {
 }
 
 step_models() {
+  if [ "$CONTAINER" = 1 ]; then
+    say skipped "embedded models (an image carries none: docker/entrypoint.sh fetches them into the models volume)"
+    return
+  fi
   if [ -n "$MODELS_FROM" ]; then
     [ -d "$MODELS_FROM" ] || { echo "install.sh: --models-from $MODELS_FROM is not a folder" >&2; exit 2; }
     act seed_models
@@ -207,6 +211,10 @@ step_models() {
 certs_listing() { find "$DATA/certs" -type f -printf '%P %s %T@\n' 2>/dev/null | sort || true; }
 
 step_certs() {
+  # Made in the data volume at first start, so that no two containers of one image share a private key.
+  if [ "$CONTAINER" = 1 ]; then
+    say skipped "certificates (the gateway makes them at the container's first start)"; return
+  fi
   if [ ! -x "$SVENV/bin/mynah" ]; then say skipped "certificates (made by \`mynah certs\` once Mynah is installed)"; return; fi
   if ! "$SVENV/bin/mynah" certs --help >/dev/null 2>&1; then
     say skipped "certificates: this Mynah has no \`mynah certs\` command (HTTPS for the LAN comes with it)"; return
@@ -242,6 +250,7 @@ render_unit() {
 write_unit() { cat "$1" >"$UNIT"; chmod 0644 "$UNIT"; }
 
 step_unit() {
+  if [ "$CONTAINER" = 1 ]; then say skipped "systemd unit (the image's CMD runs what its ExecStart runs)"; return; fi
   local rendered; rendered=$(mktemp); render_unit >"$rendered"
   make_dir "$(dirname "$UNIT")" || true
   record file "$UNIT"
@@ -253,6 +262,9 @@ step_unit() {
 }
 
 step_service() {
+  if [ "$CONTAINER" = 1 ]; then
+    say skipped "systemctl enable --now $UNIT_NAME (a container is started by docker)"; return
+  fi
   if [ "$SYSTEM_WIDE" = 0 ] || [ "$HAS_SYSTEMD" = 0 ]; then
     say skipped "systemctl enable --now $UNIT_NAME (only for an install to / as root with systemd running)"
     printf '      start it by hand: %s --config %s up\n' "$SVENV/bin/mynah" "$CONFIG"
