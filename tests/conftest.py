@@ -108,12 +108,14 @@ class Appliance:
         return lines
 
 
-def write_config(home: Path, port: int, extra: str = "", backend: str = "embedded") -> Path:
+def write_config(
+    home: Path, port: int, extra: str = "", backend: str = "embedded", models_dir: Path = MODELS_DIR
+) -> Path:
     path = home / "mynah.toml"
     path.write_text(
         f"""
 [paths]
-models_dir = "{MODELS_DIR}"
+models_dir = "{models_dir}"
 [gateway]
 port = {port}
 [llm]
@@ -129,12 +131,16 @@ fallback_retry_s = 2.0
     return path
 
 
-def start_appliance(extra: str = "", backend: str = "embedded") -> Appliance:
+def start_appliance(extra: str = "", backend: str = "embedded", *, home: Path | None = None,
+                    models_dir: Path = MODELS_DIR) -> Appliance:  # fmt: skip
+    """`mynah up` in `home` (default: a fresh temporary folder; a prepared one may have its data directory on
+    a mount already), paired as a device."""
     require_model()
     # Unix socket paths are limited to 107 bytes: keep the runtime directory short.
-    home = Path(tempfile.mkdtemp(prefix="mynah-it-"))
+    home = home or Path(tempfile.mkdtemp(prefix="mynah-it-"))
     port = free_port()
-    appliance = Appliance(home, write_config(home, port, extra, backend), f"http://127.0.0.1:{port}", "")
+    config = write_config(home, port, extra, backend, models_dir)
+    appliance = Appliance(home, config, f"http://127.0.0.1:{port}", "")
     result = appliance.mynah("up", check=False)
     appliance.up_output = result.stdout + result.stderr
     if result.returncode != 0:

@@ -444,3 +444,13 @@ async def _dropped() -> AsyncIterator[bytes]:
 def _error(status: int, message: str, exception: str | None = None) -> Response:
     body = {"message": message} if exception is None else {"message": message, "Exception": exception}
     return JSONResponse(body, status_code=status)
+
+
+def write_reference_clip(path: Path, seconds: float = 4.0) -> Path:
+    """A reference clip the server accepts (3-10 s, 32 kHz mono; silence: the fake's audio does not use it)."""
+    with wave.open(str(path), "wb") as clip:
+        clip.setnchannels(1)
+        clip.setsampwidth(2)
+        clip.setframerate(32_000)
+        clip.writeframes(np.zeros(round(32_000 * seconds), "<i2").tobytes())
+    return path

@@ -12,20 +12,17 @@ Everything else is real: supervisord, the workers, the buses, Piper, the embedde
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import wave
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pytest
 
-from ipc.paths import SEGMENT_ROOT, segment_prefix
 from tests.conftest import Appliance, free_port, start_appliance, stop_appliance
-from tests.fakes.fake_gpt_sovits import FakeGptSovits
+from tests.fakes.fake_gpt_sovits import FakeGptSovits, write_reference_clip
 from tests.fakes.fake_ollama import FakeOllama
+from tests.faults import first_problem, shm_segments
 from tests.speech import pad, synthesize
 from tests.voice_client import VoiceClient
 
@@ -47,12 +44,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    reference = tmp_path_factory.mktemp("reference") / "default.wav"
-    with wave.open(str(reference), "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(32_000)
-        clip.writeframes(np.zeros(32_000 * 4, "<i2").tobytes())
+    reference = write_reference_clip(tmp_path_factory.mktemp("reference") / "default.wav")
     gpt_sovits = FakeGptSovits()
     gpt_sovits.port = free_port()  # where the config points; nothing answers there until the test starts it
     with FakeOllama(models=[OLLAMA_MODEL]) as ollama:
@@ -116,12 +108,6 @@ def voice_turn(appliance: Appliance, session_id: str | None = None) -> tuple[dic
     return asyncio.run(talk())
 
 
-def shm_segments(appliance: Appliance) -> set[str]:
-    """This appliance's shared-memory segments (another appliance on the machine has its own prefix)."""
-    prefix = segment_prefix(appliance.home / "run")
-    return {name for name in os.listdir(SEGMENT_ROOT) if name.startswith(prefix)} if SEGMENT_ROOT.is_dir() else set()
-
-
 def test_backends_that_cannot_load_fall_back_and_the_preferred_one_is_taken_back(stack: Stack) -> None:
     appliance = stack.appliance
     report = health(appliance)
@@ -166,7 +152,7 @@ def test_ollama_going_away_mid_answer_fails_that_turn_fast_then_the_embedded_mod
             await voice.wait_for(lambda: voice.of("reply"), 90)  # Ollama's words are streaming in
             gone_at = time.monotonic()
             await asyncio.to_thread(ollama.stop)  # the server goes away mid-answer
-            problem = await voice.wait_for(lambda: _first_problem(voice, gone_at), 30)
+            problem = await voice.wait_for(lambda: first_problem(voice, gone_at), 30)
             await voice.wait_for(lambda: [e for e in voice.of("turn_end") if e["turn"] == 1], 30)
             return problem[0] - gone_at, problem[1], voice.session["session_id"]
 
@@ -207,10 +193,3 @@ def test_without_sadtalker_a_generated_video_is_drawn_by_the_real_time_renderer(
     assert response.headers["content-type"].startswith("video/mp4")
     assert response.content[4:8] == b"ftyp" and len(response.content) > 10_000
     assert problem_of(health(stack.appliance), "lipsync"), "still degraded: SadTalker is still not installed"
-
-
-def _first_problem(voice: VoiceClient, since: float) -> tuple[float, dict[str, Any]] | None:
-    for at, event in voice.events:
-        if at >= since and (event["type"] == "error" or (event["type"] == "turn_end" and event["status"] == "failed")):
-            return at, event
-    return None

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ipc.paths import SEGMENT_ROOT, segment_prefix
 from tests.conftest import Appliance
+from tests.faults import client, first_problem, shm_segments
 from tests.speech import pad, synthesize
 from tests.voice_client import VoiceClient
 
@@ -27,16 +27,6 @@ RECOVERY_S = 120.0
 HELD = {"llm": (("vad", "end"), "turn"), "tts": (("turn", "turn"), "reply")}
 
 
-def client(appliance: Appliance, **kwargs: Any) -> VoiceClient:
-    return VoiceClient(appliance.url, appliance.token, ca=appliance.ca, **kwargs)
-
-
-def shm_segments(appliance: Appliance) -> set[str]:
-    """This appliance's shared-memory segments (another appliance on the machine has its own prefix)."""
-    prefix = segment_prefix(appliance.home / "run")
-    return {name for name in os.listdir(SEGMENT_ROOT) if name.startswith(prefix)} if SEGMENT_ROOT.is_dir() else set()
-
-
 def wait_healthy(appliance: Appliance, restarted: str, old_pid: int) -> None:
     deadline = time.monotonic() + RECOVERY_S
     while time.monotonic() < deadline:
@@ -47,16 +37,6 @@ def wait_healthy(appliance: Appliance, restarted: str, old_pid: int) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{restarted} did not come back within {RECOVERY_S} s: {appliance.status()}")
-
-
-def first_problem(voice: VoiceClient, since: float) -> tuple[float, dict[str, Any]] | None:
-    """The first error event, or failed turn_end, that arrived after `since`."""
-    for at, event in voice.events:
-        if at < since:
-            continue
-        if event["type"] == "error" or (event["type"] == "turn_end" and event["status"] == "failed"):
-            return at, event
-    return None
 
 
 @pytest.mark.parametrize("program", ["coordinator", "llm", "tts", "lipsync"])

@@ -26,9 +26,8 @@ from typing import Any
 
 import pytest
 
-from appliance.coordinator.janitor import is_temporary
-from ipc.paths import SEGMENT_ROOT, segment_prefix
-from tests.conftest import MODELS_DIR, Appliance, _pair, free_port, require_model, write_config
+from tests.conftest import MODELS_DIR, Appliance, start_appliance
+from tests.faults import client, first_problem, leftovers, shm_segments
 from tests.speech import Clip, pad, synthesize
 from tests.voice_client import VoiceClient
 
@@ -51,24 +50,6 @@ VOICE_FILE = "en_US-joe-medium.onnx"
 # --- an appliance of our own ------------------------------------------------------------------------------------
 
 
-def start_in(home: Path, models_dir: Path = MODELS_DIR) -> Appliance:
-    """tests/conftest.py's start_appliance, in a prepared home (its data directory may be a mount already)."""
-    require_model()
-    port = free_port()
-    config = write_config(home, port)
-    if models_dir != MODELS_DIR:
-        config.write_text(config.read_text().replace(f'models_dir = "{MODELS_DIR}"', f'models_dir = "{models_dir}"'))
-    appliance = Appliance(home, config, f"http://127.0.0.1:{port}", "")
-    result = appliance.mynah("up", check=False)
-    appliance.up_output = result.stdout + result.stderr
-    if result.returncode != 0:
-        logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (home / "log").glob("*.log"))
-        appliance.mynah("down", check=False)
-        raise AssertionError(f"mynah up failed:\n{appliance.up_output}\n{logs}")
-    _pair(appliance, port)
-    return appliance
-
-
 def mount_tmpfs(folder: Path, mib: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     argv = ["mount", "-t", "tmpfs", "-o", f"size={mib}m,mode=0700", "tmpfs", str(folder)]
@@ -83,7 +64,7 @@ def small_disk() -> Iterator[Appliance]:
     data_dir = home / "data"
     try:
         mount_tmpfs(data_dir, DATA_MIB)
-        running = start_in(home)
+        running = start_appliance(home=home)
         try:
             yield running
         finally:
@@ -110,7 +91,7 @@ def own_models() -> Iterator[Appliance]:
                 (models / entry.name).symlink_to(entry.resolve())
             else:
                 shutil.copy2(entry, models / entry.name)  # the manifest: the store rewrites it as it hashes
-        running = start_in(home, models)
+        running = start_appliance(home=home, models_dir=models)
         try:
             yield running
         finally:
@@ -120,27 +101,6 @@ def own_models() -> Iterator[Appliance]:
 
 
 # --- looking at it ----------------------------------------------------------------------------------------------
-
-
-def client(appliance: Appliance, **kwargs: Any) -> VoiceClient:
-    return VoiceClient(appliance.url, appliance.token, ca=appliance.ca, **kwargs)
-
-
-def shm_segments(appliance: Appliance) -> set[str]:
-    """This appliance's shared-memory segments (another one may be running beside it)."""
-    prefix = segment_prefix(appliance.home / "run")
-    return {name for name in os.listdir(SEGMENT_ROOT) if name.startswith(prefix)} if SEGMENT_ROOT.is_dir() else set()
-
-
-def leftovers(appliance: Appliance) -> set[Path]:
-    """Temporary-looking files under the data and runtime directories: the janitor's rule (`*.tmp`, `*.partial`,
-    dot-named), and tempfile's default `tmp*` names."""
-    found = set()
-    for folder in (appliance.home / "data", appliance.home / "run"):
-        for path in folder.rglob("*"):
-            if is_temporary(path.name) or path.name.startswith("tmp"):
-                found.add(path)
-    return found
 
 
 def lines_of(appliance: Appliance, session_id: str) -> list[tuple[str, str]]:
@@ -169,14 +129,6 @@ def chat(appliance: Appliance, text: str, session_id: str | None = None) -> tupl
     with appliance.client() as http:
         response = http.post("/chat", json={"text": text, "session_id": session_id})
     return response, time.monotonic() - started
-
-
-def first_problem(voice: VoiceClient, since: float) -> tuple[float, dict[str, Any]] | None:
-    """The first error event, or failed turn_end, that arrived after `since`."""
-    for at, event in voice.events:
-        if at >= since and (event["type"] == "error" or (event["type"] == "turn_end" and event["status"] == "failed")):
-            return at, event
-    return None
 
 
 def turn_end(voice: VoiceClient, turn_no: int) -> dict[str, Any] | None:

@@ -9,16 +9,14 @@ the server to the trained weights when the voice speaks.
 
 from __future__ import annotations
 
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from tests.audio_files import encode
 from tests.conftest import Appliance, start_appliance, stop_appliance
-from tests.fakes.fake_gpt_sovits import FakeGptSovits
+from tests.fakes.fake_gpt_sovits import FakeGptSovits, write_reference_clip
 from tests.fakes.fake_gpt_sovits_install import FakeInstall, make_fake_install
 from tests.speech import SAMPLE_RATE, minute_of_speech
 from tests.sse import follow_job
@@ -35,12 +33,7 @@ def fake_install(tmp_path_factory: pytest.TempPathFactory) -> FakeInstall:
 
 @pytest.fixture(scope="module")
 def fake_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FakeGptSovits, Path]]:
-    reference = tmp_path_factory.mktemp("reference") / "default.wav"
-    with wave.open(str(reference), "wb") as clip:
-        clip.setnchannels(1)
-        clip.setsampwidth(2)
-        clip.setframerate(32_000)
-        clip.writeframes(np.zeros(32_000 * 4, "<i2").tobytes())
+    reference = write_reference_clip(tmp_path_factory.mktemp("reference") / "default.wav")
     with FakeGptSovits() as server:
         yield server, reference
 

@@ -17,14 +17,12 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.coordinator.janitor import is_temporary
-from ipc.paths import SEGMENT_ROOT, segment_prefix
 from tests.conftest import Appliance
+from tests.faults import client, first_problem, leftovers, shm_segments
 from tests.speech import pad, synthesize
 from tests.voice_client import VoiceClient
 
@@ -57,27 +55,6 @@ FAULTS = {
 }
 
 
-def client(appliance: Appliance, **kwargs: Any) -> VoiceClient:
-    return VoiceClient(appliance.url, appliance.token, ca=appliance.ca, **kwargs)
-
-
-def shm_segments(appliance: Appliance) -> set[str]:
-    """This appliance's shared-memory segments (another one may be running beside it)."""
-    prefix = segment_prefix(appliance.home / "run")
-    return {name for name in os.listdir(SEGMENT_ROOT) if name.startswith(prefix)} if SEGMENT_ROOT.is_dir() else set()
-
-
-def leftovers(appliance: Appliance) -> set[Path]:
-    """Temporary-looking files under the data and runtime directories: the janitor's rule (`*.tmp`, `*.partial`,
-    dot-named), and tempfile's default `tmp*` names."""
-    found = set()
-    for folder in (appliance.home / "data", appliance.home / "run"):
-        for path in folder.rglob("*"):
-            if is_temporary(path.name) or path.name.startswith("tmp"):
-                found.add(path)
-    return found
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -95,14 +72,6 @@ def wait_healthy(appliance: Appliance, program: str, old_pid: int) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"{program} did not come back within {RECOVERY_S} s: {appliance.status()}")
-
-
-def first_problem(voice: VoiceClient, since: float) -> tuple[float, dict[str, Any]] | None:
-    """The first error event, or failed turn_end, that arrived after `since`."""
-    for at, event in voice.events:
-        if at >= since and (event["type"] == "error" or (event["type"] == "turn_end" and event["status"] == "failed")):
-            return at, event
-    return None
 
 
 def seed(appliance: Appliance) -> tuple[str, list[tuple[str, str]]]:
