@@ -195,16 +195,26 @@ def test_a_voice_without_timing_moves_the_lips_too(espeak_take: tuple[Take, list
     assert len(with_bilabial) >= 10 and shut >= 0.8 * len(with_bilabial)
 
 
-def test_the_mouth_never_jumps(piper_take: Take) -> None:
+@pytest.fixture(params=["piper", "espeak"])
+def take(request: pytest.FixtureRequest) -> Take:
+    """Each voice's take: Piper's, with its own timing, and espeak-ng's, timed from the audio and its words."""
+    if request.param == "piper":
+        piper: Take = request.getfixturevalue("piper_take")
+        return piper
+    espeak: Take = request.getfixturevalue("espeak_take")[0]
+    return espeak
+
+
+def test_the_mouth_never_jumps(take: Take) -> None:
     """Within a third of the mouth's range (shut to wide open), as the model sees it on the frames."""
-    drawn = np.asarray(piper_take.drawn)
+    drawn = np.asarray(take.drawn)
     largest = np.abs(np.diff(drawn)).max()
-    print(f"largest jump: {piper_take.report.max_jump:.0%} of the range on the frames, {largest:.2f} drawn")
+    print(f"largest jump: {take.report.max_jump:.0%} of the range on the frames, {largest:.2f} drawn")
     assert np.abs(np.diff(drawn)).max() <= 1 / 3
-    assert piper_take.report.max_jump <= 1 / 3
+    assert take.report.max_jump <= 1 / 3
 
 
-def test_outside_the_face_only_the_head_moves(face: Face, piper_take: Take) -> None:
+def test_outside_the_face_only_the_head_moves(face: Face, take: Take) -> None:
     """Each frame against the avatar moved by that frame's head motion alone (the renderer with no mouth and no
     blink): outside the face they match; beyond the head box they are the avatar itself, pixel for pixel."""
     avatar = face.avatar.image
@@ -214,17 +224,17 @@ def test_outside_the_face_only_the_head_moves(face: Face, piper_take: Take) -> N
     cv2.fillPoly(outside, [((oval - centre) * 1.15 + centre).astype(np.int32)], 0)  # the face, with a margin
     head_only = np.empty_like(avatar)
     worst = 0.0
-    for frame, pose in list(zip(piper_take.frames, piper_take.poses, strict=True))[::5]:
+    for frame, pose in list(zip(take.frames, take.poses, strict=True))[::5]:
         face.renderer.render(head_only, None, pose, 0.0)
         grey = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) for image in (frame, head_only)]
         worst = max(worst, float(np.abs(grey[0] - grey[1])[outside > 0].mean()))
-    moved = max(float(np.abs(f.astype(np.float32) - avatar)[outside > 0].mean()) for f in piper_take.frames[::5])
+    moved = max(float(np.abs(f.astype(np.float32) - avatar)[outside > 0].mean()) for f in take.frames[::5])
     print(f"outside the face: {worst:.3f} grey levels from the head's motion alone ({moved:.2f} from the still avatar)")
     assert worst < 2.0
     beyond = np.ones(avatar.shape[:2], bool)
     head = face.rig.head
     beyond[head.y0 : head.y1, head.x0 : head.x1] = False
-    assert all(np.array_equal(f[beyond], avatar[beyond]) for f in piper_take.frames[::25]), "the body moved"
+    assert all(np.array_equal(f[beyond], avatar[beyond]) for f in take.frames[::25]), "the body moved"
 
 
 def test_an_open_mouth_has_teeth_a_tongue_and_depth(face: Face) -> None:
