@@ -10,14 +10,13 @@ import argparse
 import json
 import re
 import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from appliance.gateway.auth import LOOPBACK_PATHS, PUBLIC_PATHS, PUBLIC_PREFIXES, is_open
 from appliance.gateway.errors import STATUS_BY_CODE
-from appliance.gateway.openapi import openapi_document
+from appliance.gateway.openapi import emit, openapi_document
 
 Schema = dict[str, Any]  # a JSON (Schema) object as FastAPI writes it
 BASE_URL = "http://127.0.0.1:8765"
@@ -464,11 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m appliance.gateway.apidoc", description=__doc__)
     parser.add_argument("out", nargs="?", type=Path, help="write it here, e.g. docs/api.md (default: standard output)")
     args = parser.parse_args(argv)
-    text = render(openapi_document())
-    if args.out is None:
-        sys.stdout.write(text)
-    else:
-        args.out.write_text(text, encoding="utf-8")
+    emit(render(openapi_document()), args.out)
     return 0
 
 

@@ -20,12 +20,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m appliance.gateway.openapi", description=__doc__)
     parser.add_argument("out", nargs="?", type=Path, help="write it here (default: standard output)")
     args = parser.parse_args(argv)
-    text = json.dumps(openapi_document(), indent=1, sort_keys=True) + "\n"
-    if args.out is None:
+    emit(json.dumps(openapi_document(), indent=1, sort_keys=True) + "\n", args.out)
+    return 0
+
+
+def emit(text: str, out: Path | None) -> None:
+    """A generated document to `out`, or to standard output."""
+    if out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8")
-    return 0
+        out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":
