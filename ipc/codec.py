@@ -50,7 +50,7 @@ def decode(frames: Sequence[Buffer]) -> Packet:
         raise ProtocolError("empty multipart message")
     try:
         header = _header_decoder.decode(frames[0])
-    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as err:  # msgspec lets a bad str out
         raise ProtocolError(f"malformed header: {err}") from err
     if header.version != PROTOCOL_VERSION:
         raise ProtocolError(f"protocol version {header.version} is not {PROTOCOL_VERSION}", code="ipc-version")
@@ -58,7 +58,7 @@ def decode(frames: Sequence[Buffer]) -> Packet:
         raise ProtocolError(f"header announces {header.payload_frames} payload frames, got {len(frames) - 1}")
     try:
         message = _body_decoder.decode(header.body)
-    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as err:
         raise ProtocolError(f"malformed message: {err}") from err
     payload = tuple(memoryview(f) for f in frames[1:])
     return Packet(header.request_id, message, payload)

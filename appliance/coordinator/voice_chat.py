@@ -9,8 +9,9 @@ routers a remote client would (chat, speech in, speech out, face) with the LOCAL
 Audio is the clock: the client plays the speech and reports how much it played; frames carry their sample index.
 Barge-in: the user's voice starting (the VAD's start event) while an answer is being made or still playing
 interrupts it: the LLM, TTS and face work stop, the client is told to stop playing at once, and the history keeps
-only what was heard by then (heard.py). An utterance that interrupted an answer nobody heard a word of is joined
-to the next one, so a pause in the middle of a question does not split it into two turns.
+only what was heard by then (heard.py). A pause in the middle of a question does not split it into two turns:
+an utterance whose answer nobody heard a word of, or that was followed by the next before its transcript came
+back, is asked together with the next one (question.py).
 
 A connection that goes away (VoiceClose from the gateway) leaves nothing running: its turn is cut where it was
 heard, its STT stream closed and its live-session slot given back. Resuming is opening again with the session id.
@@ -37,6 +38,7 @@ from appliance.coordinator.face import FaceRouter
 from appliance.coordinator.heard import OUTPUT_RATE, Spoken, heard_text
 from appliance.coordinator.metrics import TurnMetrics
 from appliance.coordinator.outbox import LOCAL, Outbox
+from appliance.coordinator.question import Question
 from appliance.coordinator.resources import Residency
 from appliance.coordinator.speech_in import SpeechInRouter
 from appliance.coordinator.speech_out import SpeechOutRouter
@@ -150,7 +152,7 @@ class VoiceSession:
     turns: int = 0
     sequential: bool = False
     turn: VoiceTurn | None = None
-    held_text: str = ""  # the words of an utterance whose answer was interrupted before a word of it was heard
+    question: Question = field(default_factory=Question)  # what the user is asking, while they go on asking it
     closing: bool = False
 
 
@@ -281,6 +283,7 @@ class VoiceChats:
         with log_context(session_id=session.session_id):
             match message:
                 case VadEvent(kind="start"):
+                    session.question.began(message.utterance)
                     now = time.monotonic()
                     if session.turn is not None and session.turn.playing(now):
                         log.info("barge-in on turn %s", session.turn.turn_id or session.turn.no)
@@ -288,8 +291,8 @@ class VoiceChats:
                     await self._tell(session, message)
                 case FinalTranscript():
                     await self._tell(session, message)
-                    if message.text.strip():
-                        await self._start_turn(session, message)
+                    if question := session.question.transcribed(message.utterance, message.text):
+                        await self._start_turn(session, message, question)
                 case AudioStreamClosed():
                     pass  # only after we closed it
                 case _:
@@ -297,12 +300,11 @@ class VoiceChats:
 
     # --- a turn -------------------------------------------------------------------------------------------
 
-    async def _start_turn(self, session: VoiceSession, final: FinalTranscript) -> None:
+    async def _start_turn(self, session: VoiceSession, final: FinalTranscript, text: str) -> None:
         now = time.monotonic()
-        if session.turn is not None and session.turn.playing(now):
-            await self._interrupt(session, session.turn, now, hold=True)
-        text = f"{session.held_text} {final.text.strip()}".strip()
-        session.held_text = ""
+        cut = session.turn
+        if cut is not None and cut.playing(now) and not await self._interrupt(session, cut, now, hold=False):
+            text = f"{cut.user_text} {text}"  # nothing of its answer was heard: one question
         session.turns += 1
         turn = VoiceTurn(session.turns, text, final.end_detected_at, f"voice:{uuid.uuid4().hex}")
         turn.trace["final"] = round(max(0.0, final.at - final.end_detected_at), 4)
@@ -440,8 +442,9 @@ class VoiceChats:
         if session.turn is turn:
             session.turn = None
 
-    async def _interrupt(self, session: VoiceSession, turn: VoiceTurn, now: float, *, hold: bool) -> None:
-        """Barge-in (or the client went away): stop the turn's work and keep what was heard of it."""
+    async def _interrupt(self, session: VoiceSession, turn: VoiceTurn, now: float, *, hold: bool) -> str:
+        """Barge-in (or the client went away): stop the turn's work and keep what was heard of it (returned).
+        With `hold`, a question whose answer nobody heard a word of is asked again with what the user says next."""
         heard = heard_text(turn.pieces, turn.position(now)) if turn.samples else ""
         was_running = not turn.status
         turn.status = "interrupted"
@@ -449,7 +452,7 @@ class VoiceChats:
         if session.turn is turn:
             session.turn = None
         if hold and not heard:
-            session.held_text = turn.user_text
+            session.question.hold(turn.user_text)
         if turn.turn_id:
             try:
                 self._store.interrupt_turn(turn.turn_id, heard, {"trace": dict(turn.trace)})
@@ -462,6 +465,7 @@ class VoiceChats:
         self._metrics.outcomes["voice-interrupted"] += 1
         log.info("voice turn %s interrupted after %s samples; heard %r", turn.no, turn.position(now), heard)
         await self._tell(session, self._ended(turn, turn.reply, heard=heard, stopped=stopped))
+        return heard
 
     async def _stop_work(self, turn: VoiceTurn) -> None:
         """Cancel whatever still runs for the turn; nothing of it reaches the client any more."""

@@ -237,8 +237,8 @@ class LiveStream:
 
     def _final(self, utterance: _Utterance, text: str, *, speculative: bool, decode_s: float) -> list[Message]:
         self._close(utterance)
-        if not text:
-            return []  # noise the VAD took for speech: no words, nothing to say
+        # Empty for noise the VAD took for speech: sent all the same, as the utterance's end, since a listener
+        # holding an earlier utterance's words until this one is transcribed waits for it (question.py).
         assert utterance.end_sample is not None
         return [
             FinalTranscript(

@@ -28,7 +28,10 @@ from appliance.config import SttStreamingConfig
 from procs.stt.backends.base import SAMPLE_RATE
 
 HYSTERESIS = 0.15  # how far below the start threshold a frame must fall to count as silence
-PRE_ROLL_MS = 200  # Silero reacts a frame or two after a word's onset; this keeps the onset in the audio
+# Silero usually reacts a frame or two after a word's onset, but a soft one can pass unnoticed: espeak's "What
+# time is it now?" framed one way is voiced only from "time", 0.34 s late (and a CI run transcribed "time is it
+# now"). 400 ms keeps such a word; faster-whisper's own VAD pads speech by the same (VadOptions.speech_pad_ms).
+PRE_ROLL_MS = 400
 
 
 @dataclass(frozen=True, slots=True)

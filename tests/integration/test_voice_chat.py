@@ -130,8 +130,10 @@ def test_barge_in_stops_playback_cancels_the_work_and_keeps_what_was_heard(appli
 
 
 def test_a_question_with_a_pause_in_it_is_answered_whole(appliance: Appliance) -> None:
-    """The pause ends an utterance and its answer starts; the user going on before a word of it was heard
-    interrupts that answer, and the two parts become one question."""
+    """The pause ends an utterance; the user going on before a word of its answer was heard makes the two parts
+    one question. Which way depends on timing, and both are right: the second part began before the first one's
+    transcript came back (no answer was started), or after (the answer started and was cut with nothing heard).
+    A CI run once saw the first: the answer went on and its first words were heard."""
     first = synthesize("What is the capital", "piper")
     second = synthesize("of France?", "piper")
     gap = np.zeros(round(0.6 * 16_000), np.float32)  # over the 0.48 s that ends an utterance, under a first answer
@@ -146,13 +148,14 @@ def test_a_question_with_a_pause_in_it_is_answered_whole(appliance: Appliance) -
 
     voice = asyncio.run(talk())
     ends = voice.of("turn_end")
-    assert [e["status"] for e in ends] == ["interrupted", "done"], ends
-    assert ends[0]["heard"] == ""
+    assert [e["status"] for e in ends] in (["done"], ["interrupted", "done"]), ends
+    assert all(e["heard"] == "" for e in ends[:-1]), ends
     finals = [f["text"] for f in voice.of("final")]
     assert len(finals) == 2 and voice.of("turn")[-1]["user_text"] == f"{finals[0]} {finals[1]}", finals
     assert wer("What is the capital of France?", " ".join(finals)) < 0.4, finals
     lines = appliance.history(voice.session["session_id"])
-    assert [line["role"] for line in lines] == ["user", "user", "assistant"], lines
+    assert [line["role"] for line in lines] == ["user"] * len(ends) + ["assistant"], lines
+    print(f"a question with a pause: {'started and cut' if len(ends) == 2 else 'held'} before its second part")
 
 
 def test_the_avatars_own_voice_in_the_microphone_does_not_interrupt_it(appliance: Appliance) -> None:

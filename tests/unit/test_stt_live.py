@@ -150,3 +150,16 @@ def test_an_utterance_still_decoding_when_the_next_begins_still_gets_its_final()
     finals = [e for e in stream.done(job, said("Turn the music down."), 0.9) if isinstance(e, FinalTranscript)]
     assert [f.utterance for f in finals] == [1]
     assert finals[0].text == "Turn the music down."
+
+
+def test_an_utterance_that_was_noise_still_ends_with_a_final_with_no_words(clip: np.ndarray) -> None:
+    """A listener holding an earlier utterance's words waits for this one's transcript (question.py)."""
+    clock = Clock()
+    stream = LiveStream("s", SttStreamingConfig(partial_interval_s=60), SileroVad(), clock, speculative=False)
+    feed_all(stream, clock, np.concatenate([clip, np.zeros(SAMPLE_RATE, np.float32)]))
+    job = stream.next_job()
+    assert job is not None
+    stream.take(job)
+    finals = [e for e in stream.done(job, said(""), 0.2) if isinstance(e, FinalTranscript)]
+    assert [(f.utterance, f.text) for f in finals] == [(1, "")]
+    assert stream.idle

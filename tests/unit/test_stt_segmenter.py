@@ -13,7 +13,7 @@ from procs.stt.segmenter import (
 )
 
 F = 512  # samples per 32 ms frame
-PRE_ROLL = 3200  # 200 ms
+PRE_ROLL = 6400  # 400 ms
 SPEECH, SILENCE = 0.9, 0.02
 
 # Defaults: threshold 0.5 (leave below 0.35), pause 200 ms (7 frames), end 480 ms (15 frames),
@@ -31,12 +31,12 @@ def run(endpointer: Endpointer, probabilities: list[float], first_frame: int = 0
 
 def test_clean_utterance() -> None:
     endpointer = Endpointer(DEFAULTS)
-    events = run(endpointer, [SILENCE] * 10 + [SPEECH] * 40 + [SILENCE] * 30)
-    speech_end = 50 * F
+    events = run(endpointer, [SILENCE] * 20 + [SPEECH] * 40 + [SILENCE] * 30)
+    speech_end = 60 * F
     assert events == [
-        (14, SpeechStarted(10 * F - PRE_ROLL)),  # the fifth voiced frame makes 160 ms
-        (56, PauseDetected(57 * F, speech_end)),  # 7 silent frames = 224 ms >= 200 ms
-        (64, SpeechEnded(speech_end)),  # 15 silent frames = 480 ms
+        (24, SpeechStarted(20 * F - PRE_ROLL)),  # the fifth voiced frame makes 160 ms
+        (66, PauseDetected(67 * F, speech_end)),  # 7 silent frames = 224 ms >= 200 ms
+        (74, SpeechEnded(speech_end)),  # 15 silent frames = 480 ms
     ]
     assert not endpointer.in_speech
 
@@ -79,18 +79,18 @@ def test_cough_shorter_than_min_speech_is_ignored() -> None:
 def test_utterance_longer_than_the_cap_is_cut_and_the_talker_carries_on() -> None:
     config = SttStreamingConfig(max_utterance_s=2.0)  # 32000 samples = 62.5 frames
     endpointer = Endpointer(config)
-    events = run(endpointer, [SILENCE] * 10 + [SPEECH] * 200 + [SILENCE] * 20)
+    events = run(endpointer, [SILENCE] * 20 + [SPEECH] * 200 + [SILENCE] * 20)
     kinds = [type(event) for _, event in events]
     assert kinds == [SpeechStarted, SpeechEnded] * 3 + [SpeechStarted, PauseDetected, SpeechEnded]
     starts = [event.start_sample for _, event in events if isinstance(event, SpeechStarted)]
     ends = [event for _, event in events if isinstance(event, SpeechEnded)]
     assert [end.forced for end in ends] == [True, True, True, False]
-    assert starts[0] == 10 * F - PRE_ROLL
+    assert starts[0] == 20 * F - PRE_ROLL
     for start, end in zip(starts[:-1], ends[:-1], strict=True):
         assert end.end_sample - start == 32000  # cut exactly at the cap, even inside a frame
     # Each new utterance begins exactly where the cut was: nothing lost, nothing transcribed twice.
     assert starts[1:] == [end.end_sample for end in ends[:-1]]
-    assert ends[-1].end_sample == 210 * F
+    assert ends[-1].end_sample == 220 * F
 
 
 def test_back_to_back_utterances() -> None:

@@ -151,7 +151,7 @@ def test_endpointer_fed_by_silero_finds_real_speech(vad: SileroVad, tmp_path: Pa
         (detected_at - clip.true_end) * ms,
     )
 
-    assert -250 <= start_offset_ms <= 0  # the pre-roll keeps the onset in, without much silence before it
+    assert -450 <= start_offset_ms <= 0  # the 400 ms pre-roll keeps the onset in, without much silence before it
     assert abs(end_offset_ms) <= 150
     assert not end.forced
     silence_waited = detected_at - end.end_sample
