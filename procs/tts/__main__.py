@@ -6,12 +6,14 @@ import sys
 
 from appliance.models.store import ModelStore
 from appliance.program import start_program
+from procs.common.heap import steady_heap
 from procs.common.worker import run_worker
 from procs.tts.service import TtsService
 
 
 def main() -> int:
     config = start_program("tts")
+    steady_heap()  # before the voice loads: its tensors are what the settings govern
     models = ModelStore(config.paths.models_dir)
     service = TtsService(config.tts, config.paths, models, retry_s=config.supervision.fallback_retry_s)
     return run_worker(config, "tts", service)

@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import logging
 import os
 import time
 from pathlib import Path
@@ -235,4 +236,32 @@ async def test_a_trim_shifts_the_cache_instead_of_evaluating_the_kept_history_ag
     assert trims, "the conversation never outgrew the context"
     # Without the shift, a trimmed turn evaluated its whole kept history again: ~3/4 of the prompt.
     assert all(t.prefilled_tokens < 40 for t in trims), [(t.prompt_tokens, t.prefilled_tokens) for t in trims]
+    await backend.unload()
+
+
+async def test_saved_states_live_in_the_memory_reserved_at_load(
+    model_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two sessions in turn, their contexts filling, then a third that evicts one: every state saved goes into
+    one of the three buffers taken at load (so the worker's memory does not grow with its conversations; the
+    third buffer holds the incoming state while the outgoing one is saved), and each holds a full context's."""
+    backend = await _backend(model_path, n_ctx=512, kv_sessions=2)
+    reserved = {id(buffer) for buffer in backend._buffers._free}
+    assert len(reserved) == 3 and backend._buffers.capacity > 512 * 20_000  # SmolLM2-135M: ~23 KB a token
+    history: dict[str, list[str]] = {s: [] for s in "abc"}
+    turns = [*("ab" * 4), "c", "a"]
+    sizes = []
+    with caplog.at_level(logging.WARNING):
+        for turn_no, session in enumerate(turns):
+            lines = history[session]
+            question = f"In list {session}, item {turn_no}: " + "apples, pears, plums, melons and lemons; " * 5
+            answer, finished = await _ask(backend, _prompt(session, question, *lines, max_tokens=12))
+            lines += [question, answer]
+            sizes.append((finished.prompt_tokens, finished.prefilled_tokens))
+            saved = [state.buffer for state in backend._saved.values()] + backend._buffers._free
+            assert {id(buffer) for buffer in saved} <= reserved
+    assert max(size for size, _ in sizes) > 384, sizes  # the contexts filled to where trimming begins
+    assert all(prefilled < 120 for _, prefilled in sizes[2:8]), sizes  # a and b came back to their saved states
+    assert sizes[-1][1] > 200, sizes  # c evicted a's state, the least recently used: all of it prefilled again
+    assert "over the" not in caplog.text
     await backend.unload()

@@ -34,14 +34,46 @@ Item = Piece | Finished | LlmError
 
 @dataclass(frozen=True, slots=True)
 class _KvState:
-    """A session's context, saved with llama.cpp's per-sequence state API.
+    """A session's context, saved with llama.cpp's per-sequence state API into one of the reserved buffers.
 
     Llama.save_state() would also copy a (n_batch x n_vocab) float array of logits (100 MB for SmolLM2)
     that sampling no longer uses; the sequence state holds only the KV cells actually filled.
     """
 
     tokens: tuple[int, ...]
-    blob: bytes
+    buffer: ctypes.Array[ctypes.c_uint8]
+    size: int
+
+
+class _StateBuffers:
+    """The memory saved session states live in, taken whole at load: `count` buffers, each the size of a full
+    context's state, written before use so that they are resident from the start. A switch saves the outgoing
+    state before the incoming one is restored, so `kv_sessions` kept states need `kv_sessions + 1` buffers.
+
+    Taken as states grow instead, the worker's RSS climbs for the first ten minutes of use (a 30-minute soak with
+    three sessions: 414 -> 528 MiB from minute 5, while contexts filled) and then stays: memory it will need
+    anyway, better counted at load, where the residency planner and a user's `mynah status` see it."""
+
+    def __init__(self, count: int, capacity: int) -> None:
+        self.capacity = capacity
+        self.reserved = count * capacity
+        self._free = [self._buffer(capacity) for _ in range(count)]
+
+    @staticmethod
+    def _buffer(size: int) -> ctypes.Array[ctypes.c_uint8]:
+        buffer = (ctypes.c_uint8 * size)()
+        ctypes.memset(buffer, 0, size)  # calloc's pages are mapped on first write, even of a zero: write them now
+        return buffer
+
+    def take(self, size: int) -> ctypes.Array[ctypes.c_uint8]:
+        buffer = self._free.pop() if self._free else None
+        if buffer is None or len(buffer) < size:
+            log.warning("a saved KV state of %d bytes is over the %d reserved: allocating it", size, self.capacity)
+            buffer = self._buffer(size)
+        return buffer
+
+    def give_back(self, state: _KvState) -> None:
+        self._free.append(state.buffer)
 
 
 # A context shift needs the prompt's next _SHIFT_PROBE tokens found further on in the live context, and is made
@@ -73,6 +105,7 @@ class EmbeddedBackend:
         self._live: str | None = None  # the session whose tokens fill the context now
         self._stale_logits = False  # the context was restored from a saved state since the last decode
         self._saved: OrderedDict[str, _KvState] = OrderedDict()
+        self._buffers = _StateBuffers(0, 0)
         # Where each session's history was trimmed to fit the context (procs/llm/context.py), so later turns
         # trim at the same place, keeping their prompt a prefix-extension, instead of re-prefilling everything.
         self._trims = TrimPoints()
@@ -98,8 +131,23 @@ class EmbeddedBackend:
             self._llama = await self._worker.run(self._open)
         except Exception as err:  # llama-cpp-python raises ValueError/RuntimeError/OSError for bad models
             raise LlmError("llm-load-failed", f"cannot load {self._model_path}: {err}") from err
-        await self._worker.run(self._prefill_frame)
-        log.info("loaded %s (n_ctx=%d, n_threads=%d)", self.model, self._config.n_ctx, self._config.n_threads)
+        await self._worker.run(self._reserve)
+        log.info("loaded %s (n_ctx=%d, n_threads=%d; %d MiB reserved for %d saved KV states)", self.model,
+                 self._config.n_ctx, self._config.n_threads, self._buffers.reserved >> 20,
+                 self._config.kv_sessions)  # fmt: skip
+
+    def _reserve(self) -> None:
+        """Take at load the memory a full context needs: the live KV cache's pages (llama.cpp allocates them but
+        the OS maps them only when written) and the saved states' buffers, sized from the state's growth per
+        token over the prompt frame."""
+        llama, llama_cpp = self._llama, self._llama_cpp
+        llama_cpp.llama_memory_clear(llama_cpp.llama_get_memory(llama.ctx), True)  # writes zeros to every cell
+        empty = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
+        self._prefill_frame()
+        if llama.n_tokens:
+            per_token = (llama_cpp.llama_state_seq_get_size(llama.ctx, 0) - empty) / llama.n_tokens
+            capacity = empty + int(per_token * self._config.n_ctx) + 4096
+            self._buffers = _StateBuffers(self._config.kv_sessions + 1 if self._config.kv_sessions else 0, capacity)
 
     def _prefill_frame(self) -> None:
         """Evaluate the frame every prompt starts with (instructions and examples) once, at load: llama.cpp keeps
@@ -126,6 +174,7 @@ class EmbeddedBackend:
     def _close(self) -> None:
         self._live = None
         self._saved.clear()
+        self._buffers = _StateBuffers(0, 0)
         self._trims.clear()
         self._llama.close()
         self._llama = None
@@ -281,23 +330,24 @@ class EmbeddedBackend:
             self._saved[self._live] = self._save()
             self._saved.move_to_end(self._live)
             while len(self._saved) > self._config.kv_sessions:
-                self._saved.popitem(last=False)
+                self._buffers.give_back(self._saved.popitem(last=False)[1])
         state = self._saved.pop(session, None)
-        if state is not None and not self._restore(state):
-            log.warning("could not restore the KV state of session %s; prefilling it afresh", session)
+        if state is not None:
+            if not self._restore(state):
+                log.warning("could not restore the KV state of session %s; prefilling it afresh", session)
+            self._buffers.give_back(state)
         self._live = session
 
     def _save(self) -> _KvState:
         llama, llama_cpp = self._llama, self._llama_cpp
         size = llama_cpp.llama_state_seq_get_size(llama.ctx, 0)
-        buffer = (ctypes.c_uint8 * size)()
-        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, size, 0)
-        return _KvState(tuple(llama.input_ids[: llama.n_tokens].tolist()), ctypes.string_at(buffer, written))
+        buffer = self._buffers.take(size)
+        written = llama_cpp.llama_state_seq_get_data(llama.ctx, buffer, len(buffer), 0)
+        return _KvState(tuple(llama.input_ids[: llama.n_tokens].tolist()), buffer, written)
 
     def _restore(self, state: _KvState) -> bool:
         llama, llama_cpp = self._llama, self._llama_cpp
-        buffer = (ctypes.c_uint8 * len(state.blob)).from_buffer_copy(state.blob)
-        if llama_cpp.llama_state_seq_set_data(llama.ctx, buffer, len(state.blob), 0) != len(state.blob):
+        if llama_cpp.llama_state_seq_set_data(llama.ctx, state.buffer, state.size, 0) != state.size:
             llama.reset()
             return False
         llama.input_ids[: len(state.tokens)] = state.tokens
