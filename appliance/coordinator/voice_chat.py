@@ -291,6 +291,9 @@ class VoiceChats:
                     await self._tell(session, message)
                 case FinalTranscript():
                     await self._tell(session, message)
+                    now = time.monotonic()
+                    if message.text.strip() and session.turn is not None and session.turn.playing(now):
+                        await self._interrupt(session, session.turn, now, hold=True)  # words its start missed
                     if question := session.question.transcribed(message.utterance, message.text):
                         await self._start_turn(session, message, question)
                 case AudioStreamClosed():
@@ -301,10 +304,6 @@ class VoiceChats:
     # --- a turn -------------------------------------------------------------------------------------------
 
     async def _start_turn(self, session: VoiceSession, final: FinalTranscript, text: str) -> None:
-        now = time.monotonic()
-        cut = session.turn
-        if cut is not None and cut.playing(now) and not await self._interrupt(session, cut, now, hold=False):
-            text = f"{cut.user_text} {text}"  # nothing of its answer was heard: one question
         session.turns += 1
         turn = VoiceTurn(session.turns, text, final.end_detected_at, f"voice:{uuid.uuid4().hex}")
         turn.trace["final"] = round(max(0.0, final.at - final.end_detected_at), 4)
@@ -442,9 +441,9 @@ class VoiceChats:
         if session.turn is turn:
             session.turn = None
 
-    async def _interrupt(self, session: VoiceSession, turn: VoiceTurn, now: float, *, hold: bool) -> str:
-        """Barge-in (or the client went away): stop the turn's work and keep what was heard of it (returned).
-        With `hold`, a question whose answer nobody heard a word of is asked again with what the user says next."""
+    async def _interrupt(self, session: VoiceSession, turn: VoiceTurn, now: float, *, hold: bool) -> None:
+        """Barge-in (or the client went away): stop the turn's work and keep what was heard of it. With `hold`,
+        a question whose answer nobody heard a word of is asked again with what the user says next."""
         heard = heard_text(turn.pieces, turn.position(now)) if turn.samples else ""
         was_running = not turn.status
         turn.status = "interrupted"
@@ -465,7 +464,6 @@ class VoiceChats:
         self._metrics.outcomes["voice-interrupted"] += 1
         log.info("voice turn %s interrupted after %s samples; heard %r", turn.no, turn.position(now), heard)
         await self._tell(session, self._ended(turn, turn.reply, heard=heard, stopped=stopped))
-        return heard
 
     async def _stop_work(self, turn: VoiceTurn) -> None:
         """Cancel whatever still runs for the turn; nothing of it reaches the client any more."""
