@@ -8,7 +8,7 @@ import { ApplyStatus } from "../settings/ApplyStatus";
 import { SaveBar } from "../settings/SaveBar";
 import { SettingField } from "../settings/SettingField";
 import { fetchHealth, useApplyWatch } from "../settings/apply";
-import { changedValues, demoModel, draftOf, draftsOf, groupSettings, restartPrograms } from "../settings/form";
+import { changedValues, demoModel, draftOf, groupSettings, restartPrograms } from "../settings/form";
 import "../settings/settings.css";
 
 type SettingsOut = Schemas["SettingsOut"];
@@ -36,12 +36,14 @@ export function SettingsPage() {
   const [saveError, setSaveError] = useState<ApiError | null>(null);
   const [apply, startApply] = useApplyWatch(() => void health.reload());
 
-  // A fresh answer from the appliance is the new starting point of the form.
-  useEffect(() => {
-    if (!current) return;
-    setDrafts(draftsOf(current.settings));
+  // A fresh answer from the appliance is the new starting point of the form. Adjusted while rendering, not in
+  // an effect: an effect runs after the form is on screen, and would wipe an edit made in between.
+  const [startedFrom, setStartedFrom] = useState(current);
+  if (current !== startedFrom) {
+    setStartedFrom(current);
+    setDrafts({});
     setResets(new Set());
-  }, [current]);
+  }
 
   // Someone saved just before this page opened: follow that restart too.
   const initialRestart = loaded.value?.restarting.join(",") ?? "";
@@ -75,8 +77,7 @@ export function SettingsPage() {
   }
 
   function discard() {
-    if (!current) return;
-    setDrafts(draftsOf(current.settings));
+    setDrafts({});
     setResets(new Set());
     setSaveError(null);
   }
