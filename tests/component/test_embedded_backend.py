@@ -163,7 +163,7 @@ async def test_max_tokens_caps_the_reply(model_path: Path) -> None:
 
 async def test_max_sentences_caps_the_reply(model_path: Path) -> None:
     # Through the chat template this model talks at length, which is what a sentence cap is for.
-    question = "Who wrote Romeo and Juliet?"
+    question = "Tell me about the history of Rome."
     long_backend = await _backend(model_path, prompt_format="chatml", reply=ReplyConfig(max_sentences=10))
     long_text, _ = await _ask(long_backend, _prompt("s", question, max_tokens=120))
     await long_backend.unload()
