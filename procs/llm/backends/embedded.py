@@ -80,6 +80,8 @@ class _StateBuffers:
 # only when it keeps at least _SHIFT_MIN tokens (below that, evaluating them is as quick).
 _SHIFT_PROBE = 16
 _SHIFT_MIN = 48
+# Prefills longer than this are logged at INFO (about 2.5 s on one thread of the 2-core box).
+_LONG_PREFILL = 256
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -230,7 +232,7 @@ class EmbeddedBackend:
         llama, llama_cpp = self._llama, self._llama_cpp
         rendered, tokens = self._fit(prompt)
         self._switch_to(prompt.session_id)
-        self._shift_out(tokens)
+        shift = self._shift_out(tokens)
         longest = _common_prefix(llama.input_ids[: llama.n_tokens].tolist(), tokens)
         if self._stale_logits and longest == llama.n_tokens == len(tokens):
             # A restored state has no logits for its last token, and Llama.generate would sample an exactly
@@ -271,9 +273,13 @@ class EmbeddedBackend:
             text = shaper.feed(decoder.decode(b"", final=True)) + shaper.finish()
             if text:
                 push(Piece(text))
-        log.debug("session %s: %d prompt tokens, %d prefilled, %d generated, %s",
-                  prompt.session_id, len(tokens), len(tokens) - reused, generated, reason)  # fmt: skip
-        return Finished(len(tokens), len(tokens) - reused, generated, reason)
+        prefilled = len(tokens) - reused
+        # A long prefill holds every other session's turn behind it: say so where a user looking at a slow
+        # answer will look.
+        level = logging.INFO if prefilled > _LONG_PREFILL else logging.DEBUG
+        log.log(level, "session %s: %d prompt tokens, %d prefilled, %d generated, %s%s", prompt.session_id,
+                len(tokens), prefilled, generated, reason, f" ({shift})" if shift else "")  # fmt: skip
+        return Finished(len(tokens), prefilled, generated, reason)
 
     def _tokens(self, rendered: PromptText) -> list[int]:
         return list(self._llama.tokenize(rendered.text.encode("utf-8"), add_bos=True, special=rendered.special))
@@ -292,7 +298,7 @@ class EmbeddedBackend:
         fit = self._trims.fit(prompt.session_id, prompt.history, count, budget)
         return measured[len(fit.history)]
 
-    def _shift_out(self, tokens: list[int]) -> None:
+    def _shift_out(self, tokens: list[int]) -> str:
         """Context shift: when the live context holds the prompt's start and, further on, the rest of it (the
         oldest exchanges were trimmed away since), drop the trimmed span from the KV cache and slide what follows
         down over it, instead of evaluating the kept history again. Measured on the 2-core box: re-evaluating a
@@ -304,25 +310,25 @@ class EmbeddedBackend:
         start = _common_prefix(live, tokens)
         probe = tokens[start : start + _SHIFT_PROBE]
         if start == len(live) or len(probe) < _SHIFT_PROBE:
-            return  # already a prefix of the prompt (the usual turn), or nothing worth finding
+            return ""  # already a prefix of the prompt (the usual turn), or nothing worth finding
         found = next((b for b in range(start + 1, len(live) - _SHIFT_PROBE + 1) if live[b : b + _SHIFT_PROBE] == probe),
                      None)  # fmt: skip
         if found is None:
-            return
+            return f"no shift: the prompt's tokens after {start} are not in the live context"
         kept = _common_prefix(live[found:], tokens[start:])
         if kept < _SHIFT_MIN:
-            return
+            return f"no shift: it would keep {kept} tokens"
         end = found + kept
         memory = llama_cpp.llama_get_memory(llama.ctx)
         if not (
             llama_cpp.llama_memory_seq_rm(memory, 0, end, -1) and llama_cpp.llama_memory_seq_rm(memory, 0, start, found)
         ):
             llama.n_tokens = start  # the cache past `start` is in doubt: evaluate the rest afresh
-            return
+            return "no shift: llama.cpp refused to remove the span"
         llama_cpp.llama_memory_seq_add(memory, 0, found, end, start - found)
         llama.input_ids[start : start + kept] = live[found:end]
         llama.n_tokens = start + kept
-        log.debug("context shift: %d tokens dropped at %d, %d kept", found - start, start, kept)
+        return f"context shift: {found - start} tokens dropped at {start}, {kept} kept"
 
     def _switch_to(self, session: str) -> None:
         """Make `session`'s KV state the live one, saving the outgoing session's state in the LRU."""
