@@ -27,7 +27,7 @@ import logging
 import os
 import time
 import xmlrpc.client
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import psutil
@@ -59,8 +59,16 @@ log = logging.getLogger(__name__)
 UP_STATES = frozenset({"STARTING", "RUNNING", "BACKOFF"})
 
 
-def residents_of(config: MynahConfig, table: FootprintTable, llm_backend: str) -> list[Resident]:
-    """What this configuration can hold resident, one unit per program's model (`llm_backend`: as resolved)."""
+def residents_of(
+    config: MynahConfig, table: FootprintTable, serving: Mapping[str, str] | None = None
+) -> list[Resident]:
+    """What this configuration can hold resident, one unit per program's model. `serving`: the backend each ready
+    program says it runs (a fallback's, when its configured one failed to load); where a program has said
+    nothing yet, the configured backend counts ("auto" LLM: the embedded one)."""
+    serving = serving or {}
+    llm_backend = serving.get("llm") or ("embedded" if config.llm.backend == "auto" else config.llm.backend)
+    tts_backend = serving.get("tts") or config.tts.backend
+    lipsync_backend = serving.get("lipsync") or config.lipsync.backend
 
     def unit(name: str, program: str, model: str, needs: Need, holder: Holder = Holder.PROGRAM,
              device: str | None = None) -> Resident:  # fmt: skip
@@ -82,12 +90,12 @@ def residents_of(config: MynahConfig, table: FootprintTable, llm_backend: str) -
         found.append(unit("llm", "llm", config.llm.ollama.model, Need.LIVE, Holder.OLLAMA))
     else:
         found.append(unit("llm", "llm", config.llm.embedded.model, Need.LIVE))
-    if config.tts.backend == "gpt-sovits":
+    if tts_backend == "gpt-sovits":
         found.append(unit("tts", "tts", "gpt-sovits", Need.LIVE, Holder.EXTERNAL))
     else:
         found.append(unit("tts", "tts", config.tts.piper.model, Need.LIVE))
     found.append(unit("lipsync", "lipsync", config.lipsync.face_model, Need.LIVE))
-    if config.lipsync.backend == "sadtalker":
+    if lipsync_backend == "sadtalker":
         found.append(unit("sadtalker", "lipsync", "sadtalker", Need.VIDEO, device=config.lipsync.sadtalker.device))
     return found
 
@@ -267,11 +275,9 @@ class Residency:
         """What can be resident, what is, and the budget. `busy`: mark busy programs' units in use; only the sweep
         asks, since a heartbeat's `busy` may be up to an interval stale and a plan a request asked for would then
         evict a program that just finished (e.g. the trainer's transcription) in its place."""
-        backend: str = self._config.llm.backend
-        if backend == "auto":
-            backend = self._programs["llm"].backend if "llm" in self._programs else "embedded"
-        in_ollama = await self._ollama.resident() if backend == "ollama" else None
-        residents = residents_of(self._config, self._table, backend)
+        residents = residents_of(self._config, self._table, self._serving())
+        llm = next(r for r in residents if r.name == "llm")
+        in_ollama = await self._ollama.resident() if llm.holder is Holder.OLLAMA else None
         loaded: dict[str, Loaded] = {}
         for resident in residents:
             if resident.holder is Holder.OLLAMA:
@@ -291,6 +297,11 @@ class Residency:
                 for r in residents
             ]  # fmt: skip
         return residents, loaded, self._budget(sum((in_ollama or {}).values()))
+
+    def _serving(self) -> dict[str, str]:
+        """The backend each ready program runs, as its heartbeats say (a fallback's included)."""
+        records = {name: self._programs[name] for name in self._programs.names()}
+        return {name: record.backend for name, record in records.items() if record.ready and record.backend}
 
     def _budget(self, ollama_vram_mib: float) -> Budget:
         limits = self._config.resources
@@ -319,13 +330,13 @@ class Residency:
 
     def _touch(self, need: Need) -> None:
         now = self._clock()
-        for resident in residents_of(self._config, self._table, self._config.llm.backend):
+        for resident in residents_of(self._config, self._table, self._serving()):
             if need in resident.needed_for:
                 self._last_used[resident.name] = now
 
     def _touch_program(self, program: str) -> None:
         now = self._clock()
-        for resident in residents_of(self._config, self._table, self._config.llm.backend):
+        for resident in residents_of(self._config, self._table, self._serving()):
             if resident.program == program:
                 self._last_used[resident.name] = now
 
@@ -349,7 +360,7 @@ class Residency:
         return evicted
 
     def _program_of(self, name: str) -> str:
-        for resident in residents_of(self._config, self._table, self._config.llm.backend):
+        for resident in residents_of(self._config, self._table, self._serving()):
             if resident.name == name and resident.holder is Holder.PROGRAM:
                 return resident.program
         return ""

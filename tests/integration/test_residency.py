@@ -32,7 +32,7 @@ pytestmark = pytest.mark.integration
 
 SESSION_RAM_MIB = 30
 _TABLE = load_footprints(None)
-_RAM = {r.name: r.footprint.ram_mib for r in residents_of(MynahConfig(), _TABLE, "embedded")}
+_RAM = {r.name: r.footprint.ram_mib for r in residents_of(MynahConfig(), _TABLE)}
 # Everything resident plus four sessions' RAM fits; training beside them needs batch STT, the face and the LLM gone.
 BUDGET_MIB = sum(_RAM.values()) + 4 * SESSION_RAM_MIB + 5
 TRAINING = training_footprint(MynahConfig(), _TABLE)

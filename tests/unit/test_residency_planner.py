@@ -27,9 +27,9 @@ SEED = MynahConfig(
     tts=TtsConfig(backend="gpt-sovits"),
     lipsync=LipsyncConfig(backend="sadtalker"),
 )
-SEED_RESIDENTS = residents_of(SEED, TABLE, "ollama")
+SEED_RESIDENTS = residents_of(SEED, TABLE)
 EMBEDDED = MynahConfig()
-EMBEDDED_RESIDENTS = residents_of(EMBEDDED, TABLE, "embedded")
+EMBEDDED_RESIDENTS = residents_of(EMBEDDED, TABLE)
 GPT_SOVITS_TRAINING = training_footprint(SEED.model_copy(update={"trainer": SEED.trainer.model_copy(
     update={"gpt_sovits_root": "/opt/GPT-SoVITS"})}), TABLE)  # fmt: skip
 VOICE_ADAPT = training_footprint(EMBEDDED, TABLE)
@@ -49,6 +49,23 @@ def test_the_seed_stack_cannot_all_fit_a_12gb_card() -> None:
     assert everything > 18_000 > (RTX_3060.gpu_mib or 0)
     assert {r.name: r.holder for r in SEED_RESIDENTS}["tts"] is Holder.EXTERNAL
     assert GPT_SOVITS_TRAINING.vram_mib == 8192
+
+
+def test_fallbacks_serving_are_what_is_budgeted_not_the_configured_backends() -> None:
+    # GPT-SoVITS's server, Ollama and SadTalker all failed to load: Piper, the embedded LLM and the real-time
+    # renderer serve instead, and hold the memory.
+    fell_back = {r.name: r for r in residents_of(SEED, TABLE, {"tts": "piper", "llm": "embedded",
+                                                               "lipsync": "realtime"})}  # fmt: skip
+    configured = {r.name: r for r in SEED_RESIDENTS}
+    assert configured["tts"].holder is Holder.EXTERNAL and configured["llm"].holder is Holder.OLLAMA
+    assert "sadtalker" in configured and "sadtalker" not in fell_back
+    assert fell_back["tts"].holder is Holder.PROGRAM and fell_back["tts"].model == SEED.tts.piper.model
+    assert fell_back["llm"].holder is Holder.PROGRAM and fell_back["llm"].model == SEED.llm.embedded.model
+    assert fell_back["llm"].footprint.vram_mib == 0 < fell_back["llm"].footprint.ram_mib
+    # "auto" counts what serves: Ollama once the llm program says it runs it, the embedded model until then.
+    auto = MynahConfig(llm=LlmConfig(backend="auto"))
+    assert {r.name: r.holder for r in residents_of(auto, TABLE)}["llm"] is Holder.PROGRAM
+    assert {r.name: r.holder for r in residents_of(auto, TABLE, {"llm": "ollama"})}["llm"] is Holder.OLLAMA
 
 
 def test_a_live_session_on_a_12gb_card_keeps_stt_llm_and_tts_and_evicts_batch_stt() -> None:
