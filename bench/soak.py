@@ -18,8 +18,9 @@ The last line is machine-readable:
 
     turns_done=N turns_lost=N errors=N max_rss_growth_pct=X shm_growth_bytes=N
 
-By default it starts its own appliance (a temporary folder, a free port, models from var/models); `--url` and
-`--token` soak one that is already running (its shared memory is then every mynah-* segment).
+By default it starts its own appliance (a temporary folder, a free port, models from var/models) and keeps its
+logs in the output folder (logs/); `--url` and `--token` soak one that is already running (its shared memory is
+then every mynah-* segment).
 
     .venv/bin/python bench/soak.py --minutes 30
     .venv/bin/python bench/soak.py --minutes 2 --settle-min 0.5 --window-min 0.5   # the short form the tests run
@@ -32,6 +33,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -70,6 +73,8 @@ class Sample:
     rss: dict[str, int]
     shm_bytes: int
     shm_segments: int
+    # RSS less the shared-memory pages the program has touched (an appliance on this machine only, else empty)
+    own: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,21 +88,44 @@ class Soak:
         return (time.monotonic() - self.t0) / 60
 
 
+def own_rss(pid: int) -> int | None:
+    """A process's and its children's RSS less their shared-memory pages (/proc's RssAnon + RssFile): what the
+    program itself holds. The rings' pages are shared memory, counted once under `shm_bytes`; a reader's RSS counts
+    whichever of their pages it happens to have touched, so its RSS moves with the traffic, not with a leak (the
+    gateway's by 24 MiB, the frames it read of the face's ring, from one sample to the next)."""
+    try:
+        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return None
+    total = 0
+    for process in family:
+        try:
+            fields = dict(line.split(":", 1) for line in Path(f"/proc/{process.pid}/status").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        total += sum(int(fields.get(key, "0 kB").split()[0]) * 1024 for key in ("RssAnon", "RssFile"))
+    return total
+
+
 def shm_use(prefix: str) -> tuple[int, int]:
     sizes = [p.stat().st_size for p in SHM.iterdir() if p.name.startswith(prefix)] if SHM.is_dir() else []
     return sum(sizes), len(sizes)
 
 
-async def sample_forever(soak: Soak, http: httpx.AsyncClient, prefix: str, every_s: float) -> None:
+async def sample_forever(soak: Soak, http: httpx.AsyncClient, prefix: str, every_s: float, *, local: bool) -> None:
     while True:
         rss: dict[str, int] = {}
+        own: dict[str, int] = {}
         try:
             status = (await http.get("/api/status")).json()
-            rss = {p["name"]: int(p["rss_bytes"]) for p in status.get("programs", []) if p.get("rss_bytes")}
+            programs = [p for p in status.get("programs", []) if p.get("rss_bytes")]
+            rss = {p["name"]: int(p["rss_bytes"]) for p in programs}
+            if local:
+                own = {p["name"]: found for p in programs if p.get("pid") and (found := own_rss(int(p["pid"])))}
         except (httpx.HTTPError, ValueError) as err:
             print(f"status unreadable at {soak.minutes():.1f} min: {err}", flush=True)
         used, count = shm_use(prefix)
-        soak.samples.append(Sample(round(soak.minutes(), 3), rss, used, count))
+        soak.samples.append(Sample(round(soak.minutes(), 3), rss, used, count, own))
         await asyncio.sleep(every_s)
 
 
@@ -149,9 +177,10 @@ def windows(rows: list[dict[str, Any]], width_min: float) -> list[dict[str, Any]
     return out
 
 
-def rss_growth(samples: list[Sample], settle_min: float) -> dict[str, float]:
-    """Per program: % growth of its median RSS over the last minute against the first minute after settling (a
-    quarter of the time instead of a minute, for a short run)."""
+def rss_growth(samples: list[Sample], settle_min: float, measure: str = "rss") -> dict[str, float]:
+    """Per program: % growth of its median RSS (`measure`: "rss", or "own" for RSS less shared-memory pages) over
+    the last minute against the first minute after settling (a quarter of the time instead of a minute, for a
+    short run)."""
     after = [s for s in samples if s.at_min >= settle_min]
     if len(after) < 2:
         return {}
@@ -160,9 +189,10 @@ def rss_growth(samples: list[Sample], settle_min: float) -> dict[str, float]:
     first = [s for s in after if s.at_min <= start + width]
     last = [s for s in after if s.at_min >= end - width]
     growth = {}
-    for name in sorted({n for s in after for n in s.rss}):
-        a = [s.rss[name] for s in first if name in s.rss]
-        b = [s.rss[name] for s in last if name in s.rss]
+    values = [getattr(s, measure) for s in after]
+    for name in sorted({n for v in values for n in v}):
+        a = [v[name] for s in first if name in (v := getattr(s, measure))]
+        b = [v[name] for s in last if name in (v := getattr(s, measure))]
         if a and b:
             growth[name] = round(100.0 * (statistics.median(b) / statistics.median(a) - 1.0), 2)
     return growth
@@ -184,11 +214,13 @@ def chart(path: Path, soak: Soak, table: list[dict[str, Any]], title: str) -> No
     lat.set_ylabel("ms from the end of speech")
     lat.legend()
     lat.set_title(title)
-    names = sorted({n for s in soak.samples for n in s.rss})
+    # A program's own memory where it was measured (the bound's subject), else its RSS with shared pages.
+    measure = "own" if any(s.own for s in soak.samples) else "rss"
+    names = sorted({n for s in soak.samples for n in getattr(s, measure)})
     for name in names:
-        points = [(s.at_min, s.rss[name] / 2**20) for s in soak.samples if name in s.rss]
+        points = [(s.at_min, v[name] / 2**20) for s in soak.samples if name in (v := getattr(s, measure))]
         rss.plot([p[0] for p in points], [p[1] for p in points], label=name)
-    rss.set_ylabel("RSS (MiB)")
+    rss.set_ylabel("RSS less shared memory (MiB)" if measure == "own" else "RSS (MiB)")
     rss.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     shm.plot([s.at_min for s in soak.samples], [s.shm_bytes / 2**20 for s in soak.samples])
     shm.set_ylabel("shared memory (MiB)")
@@ -198,13 +230,13 @@ def chart(path: Path, soak: Soak, table: list[dict[str, Any]], title: str) -> No
     plt.close(fig)
 
 
-async def run(args: argparse.Namespace, url: str, token: str, prefix: str) -> Soak:
+async def run(args: argparse.Namespace, url: str, token: str, prefix: str, *, local: bool) -> Soak:
     clips = [pad(synthesize(q, "piper"), LEAD_S, TAIL_S) for q in QUESTIONS]
     t0 = time.monotonic()
     soak = Soak(t0, t0 + args.minutes * 60)
     transport = WsTransport(url, token, None)
     async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10) as http:
-        sampler = asyncio.create_task(sample_forever(soak, http, prefix, args.sample_s))
+        sampler = asyncio.create_task(sample_forever(soak, http, prefix, args.sample_s, local=local))
         speakers = [
             asyncio.create_task(speaker(soak, transport, i, clips, args.gap_s, args.turn_timeout_s))
             for i in range(args.sessions)
@@ -244,15 +276,19 @@ def main() -> int:
     try:
         url, token = (args.url, args.token) if appliance is None else (appliance.url, appliance.token)
         prefix = "mynah-" if appliance is None else segment_prefix(appliance.home / "run")
-        soak = asyncio.run(run(args, url, token, prefix))
+        local = appliance is not None or httpx.URL(url).host in ("127.0.0.1", "localhost", "::1")
+        soak = asyncio.run(run(args, url, token, prefix, local=local))
     finally:
         if appliance is not None:
+            # Its logs outlive it: a slow turn is explained there (the llm logs every long prefill).
+            shutil.copytree(appliance.home / "log", out / "logs", dirs_exist_ok=True)
             stop_appliance(appliance)
     rows = soak.rows
     done = [r for r in rows if r.get("status") == "done"]
     lost = [r for r in rows if r.get("code") in ("timeout", "TimeoutError")]
     errors = Counter(str(r.get("code")) for r in rows if r.get("status") != "done")
     growth = rss_growth(soak.samples, args.settle_min)
+    own_growth = rss_growth(soak.samples, args.settle_min, "own")
     settled = [s for s in soak.samples if s.at_min >= args.settle_min] or soak.samples
     shm_growth = (settled[-1].shm_bytes - settled[0].shm_bytes) if settled else 0
     table = windows(rows, args.window_min)
@@ -260,7 +296,7 @@ def main() -> int:
         "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
         "minutes": args.minutes, "sessions": args.sessions,
         "turns": len(rows), "done": len(done), "lost": len(lost), "errors": dict(errors),
-        "windows": table, "rss_growth_pct": growth, "shm_growth_bytes": shm_growth,
+        "windows": table, "rss_growth_pct": growth, "own_rss_growth_pct": own_growth, "shm_growth_bytes": shm_growth,
         "shm_bytes_last": soak.samples[-1].shm_bytes if soak.samples else 0,
     }  # fmt: skip
     (out / "soak.json").write_text(json.dumps({"summary": summary, "rows": rows,
@@ -272,11 +308,13 @@ def main() -> int:
         print(f"  from {w['from_min']:5.1f} min: {w['done']}/{w['turns']} done, first audio p50 "
               f"{fa.get('p50_ms')} ms p95 {fa.get('p95_ms')} ms, whole turn p50 {end.get('p50_ms')} ms")  # fmt: skip
     print("  RSS growth from minute", args.settle_min, "(%):", growth)
+    print("  RSS less shared-memory pages, growth from minute", args.settle_min, "(%):", own_growth or "not measured")
     print(f"  shared memory: {summary['shm_bytes_last']} bytes at the end, {shm_growth:+d} since settling")
     print(f"  written to {out}")
     worst = max(growth.values(), default=0.0)
+    worst_own = max(own_growth.values(), default=0.0)
     print(f"turns_done={len(done)} turns_lost={len(lost)} errors={sum(errors.values())} "
-          f"max_rss_growth_pct={worst} shm_growth_bytes={shm_growth}")  # fmt: skip
+          f"max_rss_growth_pct={worst} max_own_rss_growth_pct={worst_own} shm_growth_bytes={shm_growth}")  # fmt: skip
     return 0
 
 
