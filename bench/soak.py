@@ -281,7 +281,8 @@ def main() -> int:
     finally:
         if appliance is not None:
             # Its logs outlive it: a slow turn is explained there (the llm logs every long prefill).
-            shutil.copytree(appliance.home / "log", out / "logs", dirs_exist_ok=True)
+            if (appliance.home / "log").is_dir():
+                shutil.copytree(appliance.home / "log", out / "logs", dirs_exist_ok=True)
             stop_appliance(appliance)
     rows = soak.rows
     done = [r for r in rows if r.get("status") == "done"]
