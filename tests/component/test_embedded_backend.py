@@ -239,6 +239,32 @@ async def test_a_trim_shifts_the_cache_instead_of_evaluating_the_kept_history_ag
     await backend.unload()
 
 
+async def test_a_trim_of_a_repetitive_conversation_shifts_to_where_the_kept_history_really_is(
+    model_path: Path,
+) -> None:
+    """The same questions, and answers alike, again and again (a 30-minute soak asks a list of questions in a
+    loop): the kept history's first words also occur in the dropped span, and shifting to that earlier copy kept a
+    few dozen tokens and evaluated the rest again (the soak's 15-30 s stalls). The shift takes the copy that keeps
+    most."""
+    exchanges = [("What is the capital of France?", "The capital of France is Paris."),
+                 ("How many legs does a spider have?", "A spider has eight legs."),
+                 ("What colour is the sky?", "The sky is blue.")]  # fmt: skip
+    backend = await _backend(model_path, n_ctx=384)
+    history: list[str] = []
+    trims: list[Finished] = []
+    previous = 0
+    for i in range(40):
+        question, answer = exchanges[i % 3]
+        _, finished = await _ask(backend, _prompt("s", question, *history, max_tokens=16))
+        if finished.prompt_tokens < previous:
+            trims.append(finished)
+        previous = finished.prompt_tokens
+        history += [question, f"{answer} You asked me that {i // 3 + 1} times."]  # alike, never the same
+    assert len(trims) >= 2, "the conversation did not outgrow the context twice"
+    assert all(t.prefilled_tokens < 40 for t in trims), [(t.prompt_tokens, t.prefilled_tokens) for t in trims]
+    await backend.unload()
+
+
 async def test_saved_states_live_in_the_memory_reserved_at_load(
     model_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
