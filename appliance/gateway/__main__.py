@@ -9,14 +9,9 @@ import uvicorn
 from appliance.gateway.app import create_app
 from appliance.program import start_program
 from appliance.security.certs import ensure_certificates, tls_enabled
-from procs.common.heap import steady_heap
 
 
 def main() -> int:
-    # Three talking sessions grew its anonymous memory ~0.3 MiB a minute (a 30-minute soak) while what Python
-    # itself held stayed flat (tracemalloc): native allocations, in threads' malloc arenas (frames encoded off
-    # the event loop, SQLite, ZeroMQ).
-    steady_heap()
     config = start_program("gateway")
     app = create_app(config)
     # log_config=None: uvicorn's own lines go through our handler (JSON like every program's), not its own.
