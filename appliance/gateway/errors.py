@@ -36,6 +36,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "audio-too-short": 422,
     "audio-too-long": 422,
     "no-speech": 422,
+    "stt-bad-language": 422,
     "stt-not-ready": 503,
     "stt-unreachable": 503,
     "stt-worker-crashed": 503,

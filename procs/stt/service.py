@@ -201,7 +201,8 @@ class SttService:
                                               min_frames):  # fmt: skip
                 return ErrorReply("no-speech", f"no speech was heard in {request.filename!r}")
             started = time.monotonic()
-            decode = functools.partial(self._backend.transcribe, audio, word_timestamps=request.word_timestamps)
+            decode = functools.partial(self._backend.transcribe, audio, word_timestamps=request.word_timestamps,
+                                       language=request.language)  # fmt: skip
             transcript = await asyncio.get_running_loop().run_in_executor(self._decoder, decode)
         except SttError as err:
             return ErrorReply(err.code, err.message)

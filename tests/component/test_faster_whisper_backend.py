@@ -130,6 +130,18 @@ def test_auto_language_detects_english() -> None:
     assert backend.transcribe(_clip(SENTENCES[2], "piper").samples).language == "en"
 
 
+def test_a_call_may_name_its_own_language(base: FasterWhisperBackend, tiny_en: FasterWhisperBackend) -> None:
+    samples = _clip(SENTENCES[2], "piper").samples
+    assert base.transcribe(samples).language == "en"  # the configured one
+    assert base.transcribe(samples, language="de").language == "de"  # forced, English speech or not
+    assert base.transcribe(samples, language="auto").language == "en"  # detected
+    assert tiny_en.transcribe(samples, language="auto").language == "en"
+    for backend, language in ((base, "xx"), (tiny_en, "de")):
+        with pytest.raises(SttError) as refused:
+            backend.transcribe(samples, language=language)
+        assert refused.value.code == "stt-bad-language" and repr(language) in refused.value.message
+
+
 @pytest.mark.parametrize(
     ("label", "samples"),
     [

@@ -91,6 +91,15 @@ def test_an_uploaded_file_in_every_common_format_is_transcribed(appliance: Appli
     )
 
 
+def test_an_upload_may_name_its_language(appliance: Appliance) -> None:
+    data = encode(pad(synthesize(SENTENCES[7], "piper"), 0.3, 0.5).samples, SAMPLE_RATE, "wav")
+    with appliance.client(timeout=120) as http:
+        forced = http.post("/api/transcribe", files={"file": ("speech.wav", data)}, data={"language": "de"})
+        refused = http.post("/api/transcribe", files={"file": ("speech.wav", data)}, data={"language": "xx"})
+    assert forced.status_code == 200 and forced.json()["language"] == "de", forced.text
+    assert refused.status_code == 422 and refused.json()["code"] == "stt-bad-language", refused.text
+
+
 def _garbage() -> bytes:
     return np.random.default_rng(3).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
 

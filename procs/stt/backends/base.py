@@ -52,7 +52,10 @@ class SttBackend(Protocol):
         """Load the model (blocking; the worker calls it in a thread). Raises SttError."""
         ...
 
-    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False) -> Transcript:
+    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False,
+                   language: str | None = None) -> Transcript:  # fmt: skip
         """Transcribe one piece of audio (blocking). `prompt` is earlier text that conditions the decoder;
-        `word_timestamps` also times each word (Transcript.words)."""
+        `word_timestamps` also times each word (Transcript.words); `language` (a Whisper code, or "auto") overrides
+        the configured one for this call. Raises SttError `stt-bad-language` for a language the model cannot
+        transcribe."""
         ...

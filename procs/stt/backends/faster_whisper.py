@@ -42,6 +42,17 @@ class FasterWhisperBackend:
     def model(self) -> str:
         return self._profile.model
 
+    def _check_language(self, language: str) -> str | None:
+        """A request's language: None to detect it; refused where this model cannot transcribe it (an English-only
+        model would otherwise transcribe any language as English, silently)."""
+        supported: list[str] = self._whisper.supported_languages
+        if language == "auto":
+            return None if len(supported) > 1 else supported[0]
+        if language not in supported:
+            which = "English only" if supported == ["en"] else "Whisper's language codes (e.g. en, de, fr)"
+            raise SttError("stt-bad-language", f"{self.model} cannot transcribe {language!r}: it knows {which}")
+        return language
+
     def load(self) -> None:
         if self._whisper is not None:
             return
@@ -66,18 +77,20 @@ class FasterWhisperBackend:
         log.info("loaded %s on %s (%s, cpu_threads=%d)", profile.model, profile.device, profile.compute_type,
                  profile.cpu_threads)  # fmt: skip
 
-    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False) -> Transcript:
+    def transcribe(self, audio: Audio, *, prompt: str | None = None, word_timestamps: bool = False,
+                   language: str | None = None) -> Transcript:  # fmt: skip
         if self._whisper is None:
             raise SttError("stt-not-loaded", f"{self.model} is not loaded: call load() first")
+        language = self._language if language is None else self._check_language(language)
         samples = np.asarray(audio, dtype=np.float32)
         if samples.ndim != 1:
             raise SttError("stt-bad-audio", f"expected mono 16 kHz float32 samples, got shape {samples.shape}")
         duration = len(samples) / SAMPLE_RATE
         if not len(samples) or float(np.max(np.abs(samples))) < _SILENCE_PEAK:
-            return Transcript(text="", language=self._language or "", segments=(), duration_s=duration)
+            return Transcript(text="", language=language or "", segments=(), duration_s=duration)
         try:
             pieces, info = self._whisper.transcribe(
-                samples, language=self._language, beam_size=self._beam_size, temperature=0.0,
+                samples, language=language, beam_size=self._beam_size, temperature=0.0,
                 condition_on_previous_text=False, initial_prompt=prompt or None, without_timestamps=False,
                 vad_filter=False, word_timestamps=word_timestamps,
             )  # fmt: skip
