@@ -13,10 +13,12 @@ Reported (soak.json, soak.png and a summary on stdout):
   - first audio and whole-turn latency p50/p95 per window of `--window-min` minutes (default 5);
   - each program's RSS from minute `--settle-min` (default 5) to the end: growth in % of its median over the first
     minute after settling against its median over the last minute (noise-robust), and the largest;
+  - on this machine, each program's own memory too (RSS less the shared-memory pages it touched; `own_rss`) and
+    its growth, measured the same way;
   - shared memory over time.
 The last line is machine-readable:
 
-    turns_done=N turns_lost=N errors=N max_rss_growth_pct=X shm_growth_bytes=N
+    turns_done=N turns_lost=N errors=N max_rss_growth_pct=X max_own_rss_growth_pct=X shm_growth_bytes=N
 
 By default it starts its own appliance (a temporary folder, a free port, models from var/models) and keeps its
 logs in the output folder (logs/); `--url` and `--token` soak one that is already running (its shared memory is
