@@ -191,10 +191,13 @@ def rss_growth(samples: list[Sample], settle_min: float, measure: str = "rss") -
     first = [s for s in after if s.at_min <= start + width]
     last = [s for s in after if s.at_min >= end - width]
     growth = {}
-    values = [getattr(s, measure) for s in after]
-    for name in sorted({n for v in values for n in v}):
-        a = [v[name] for s in first if name in (v := getattr(s, measure))]
-        b = [v[name] for s in last if name in (v := getattr(s, measure))]
+
+    def of(samples: list[Sample]) -> list[dict[str, int]]:
+        return [getattr(s, measure) for s in samples]
+
+    for name in sorted({n for v in of(after) for n in v}):
+        a = [v[name] for v in of(first) if name in v]
+        b = [v[name] for v in of(last) if name in v]
         if a and b:
             growth[name] = round(100.0 * (statistics.median(b) / statistics.median(a) - 1.0), 2)
     return growth
