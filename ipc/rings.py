@@ -16,13 +16,17 @@ import logging
 import mmap
 import os
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from ipc.errors import IpcError, RingOverwritten
 from ipc.messages import RingSlotRef
 from ipc.paths import SEGMENT_ROOT, segment_name, segment_prefix
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -279,12 +283,19 @@ class RingReader:
         self.failures = 0
 
     def read(self, ref: RingSlotRef) -> bytes | None:
+        return self._copy(ref, lambda ring: ring.read(ref))
+
+    def read_into(self, ref: RingSlotRef, out: bytearray | memoryview) -> int | None:
+        """Like read(), into the caller's buffer (no allocation per frame): the byte count, or None."""
+        return self._copy(ref, lambda ring: ring.read_into(ref, out))
+
+    def _copy(self, ref: RingSlotRef, copy: Callable[[FrameRing], T]) -> T | None:
         for attempt in range(2):
             try:
                 ring = self._rings.get(ref.ring)
                 if ring is None:
                     ring = self._rings[ref.ring] = FrameRing.attach(ref.ring)
-                return ring.read(ref)
+                return copy(ring)
             except IpcError as err:
                 stale = self._rings.pop(ref.ring, None)
                 if stale is not None:

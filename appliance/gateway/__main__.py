@@ -9,9 +9,13 @@ import uvicorn
 from appliance.gateway.app import create_app
 from appliance.program import start_program
 from appliance.security.certs import ensure_certificates, tls_enabled
+from procs.common.heap import map_large_blocks
 
 
 def main() -> int:
+    # The gateway's large blocks (uploads, speech, frames a client is sent) come and go: mapped, they go back
+    # to the system whole when freed instead of leaving holes in the heap (a soak's gateway grew from those).
+    map_large_blocks()
     config = start_program("gateway")
     app = create_app(config)
     # log_config=None: uvicorn's own lines go through our handler (JSON like every program's), not its own.

@@ -32,12 +32,22 @@ MIB = 1 << 20
 def steady_heap(mmap_threshold: int = 4 * MIB, trim_threshold: int = 512 * MIB, arenas: int = 2) -> bool:
     """Set glibc's malloc for a steady RSS (call before the allocations it should govern); False where the C
     library has no mallopt (musl) or refuses a setting, which leaves its defaults."""
+    return _mallopt((M_MMAP_THRESHOLD, mmap_threshold), (M_TRIM_THRESHOLD, trim_threshold), (M_ARENA_MAX, arenas))
+
+
+def map_large_blocks(threshold: int = 128 * 1024) -> bool:
+    """Serve every block of `threshold` bytes or more from its own mapping, for good (glibc's default 128 KiB,
+    but fixed: by default the first such block freed raises the threshold to its size, up to 32 MiB, and from
+    then on blocks of that size come from the heap, whose holes are not given back)."""
+    return _mallopt((M_MMAP_THRESHOLD, threshold))
+
+
+def _mallopt(*settings: tuple[int, int]) -> bool:
     libc_name = ctypes.util.find_library("c")
     mallopt = getattr(ctypes.CDLL(libc_name), "mallopt", None) if libc_name else None
     if mallopt is None:
         log.info("no glibc mallopt here: the heap keeps the C library's defaults")
         return False
-    settings = ((M_MMAP_THRESHOLD, mmap_threshold), (M_TRIM_THRESHOLD, trim_threshold), (M_ARENA_MAX, arenas))
     done = all(mallopt(ctypes.c_int(option), ctypes.c_int(value)) == 1 for option, value in settings)
     if not done:
         log.warning("glibc refused a malloc setting: the heap keeps some of its defaults")

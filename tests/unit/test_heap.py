@@ -7,7 +7,7 @@ import pytest
 
 CHECK = """
 import ctypes, ctypes.util, sys
-from procs.common.heap import MIB, steady_heap
+from procs.common.heap import MIB, map_large_blocks, steady_heap
 
 class MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
@@ -20,8 +20,10 @@ libc.malloc.restype = ctypes.c_void_p
 libc.free.argtypes = [ctypes.c_void_p]
 if sys.argv[1] == "steady":
     assert steady_heap(mmap_threshold=4 * MIB)
+if sys.argv[1] == "mapped":
+    assert map_large_blocks()
 mapped = []
-for size in (3 * MIB, 6 * MIB):
+for size in eval(sys.argv[2]):
     before = libc.mallinfo2().hblks
     block = libc.malloc(size)
     mapped.append(libc.mallinfo2().hblks - before)
@@ -35,6 +37,20 @@ print(mapped)
 def test_blocks_under_the_threshold_come_from_the_heap_and_larger_ones_are_mapped(mode: str, mapped: str) -> None:
     """glibc's default maps a first 3 MiB block (its threshold starts at 128 KiB); set to 4 MiB, the heap serves
     it and only the 6 MiB block is mapped."""
-    run = subprocess.run([sys.executable, "-c", CHECK, mode], capture_output=True, text=True, timeout=60, check=False)
+    assert blocks_mapped(mode, "(3 * MIB, 6 * MIB)") == mapped
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt")
+@pytest.mark.parametrize(("mode", "mapped"), [("defaults", "[1, 0, 0]"), ("mapped", "[1, 1, 1]")])
+def test_a_frame_sized_block_stays_mapped_after_the_first_is_freed(mode: str, mapped: str) -> None:
+    """A 512 px RGB frame (786,432 bytes), three times: by default freeing the first raises glibc's threshold
+    above it and the next come from the heap; with map_large_blocks() every one is mapped, and unmapped whole."""
+    assert blocks_mapped(mode, "(786_432,) * 3") == mapped
+
+
+def blocks_mapped(mode: str, sizes: str) -> str:
+    """How many new mappings each block of `sizes` made, in a fresh interpreter set up by `mode`."""
+    args = [sys.executable, "-c", CHECK, mode, sizes]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == mapped
+    return run.stdout.strip()

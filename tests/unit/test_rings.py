@@ -18,6 +18,7 @@ from ipc.rings import (
     SLOT_HEADER_SIZE,
     FrameRing,
     RingHeader,
+    RingReader,
     pack_header,
     parse_header,
     segment_size,
@@ -244,3 +245,26 @@ def test_a_slot_caught_mid_write_reads_as_overwritten(ring: FrameRing) -> None:
         segment.write(bytes(8))
     with pytest.raises(RingOverwritten, match="expected seq 1, found 0"):
         ring.read(ref)
+
+
+def test_ring_reader_copies_into_a_callers_buffer_and_follows_a_restarted_owner(runtime_dir: Path) -> None:
+    """RingReader.read_into: the byte count, the bytes in the caller's buffer; None for an overwritten slot; and
+    a ring made again under the same name (its owner restarted) is attached again, as read() does."""
+    reader = RingReader()
+    out = bytearray(16)
+    try:
+        with FrameRing.create(runtime_dir, "test", "frames", slots=2, slot_bytes=16) as first:
+            assert reader.read_into(first.write(b"first", pts=0), out) == 5
+            assert out[:5] == b"first"
+            stale = first.write(b"old", pts=1)
+            first.write(b"x", pts=2)
+            first.write(b"y", pts=3)  # two slots: `stale`'s is reused
+            assert reader.read_into(stale, out) is None
+            assert out[:5] == b"first"
+        with FrameRing.create(runtime_dir, "test", "frames", slots=2, slot_bytes=16) as again:
+            ref = again.write(b"again", pts=0)
+            assert reader.read_into(ref, out) == 5
+            assert out[:5] == b"again"
+            assert reader.read(ref) == b"again"
+    finally:
+        reader.close()
