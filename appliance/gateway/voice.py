@@ -103,7 +103,7 @@ class VoiceCall:
         self._turns: dict[str, int] = {}  # turn id -> turn number
         self._ended: set[int] = set()  # turns interrupted or failed: their late media is dropped
         self.late_frames = 0
-        # The face's frames are copied out of the ring into this one buffer, not a new 786 KB block each (512 px:
+        # The face's frames are copied out of the ring into this one buffer, not a new 768 KiB block each (512 px:
         # 90 a second with three calls churned the C heap, which kept growing from its holes in a soak).
         self._pixels = bytearray()
 
