@@ -75,6 +75,16 @@ def _quiet(_: str) -> None:
     pass
 
 
+def _damage_in_place(path: Path, index: int) -> bytes:
+    """Flip the bits of byte `index`, keeping the file's size and modification time; the new bytes."""
+    stat = path.stat()
+    data = bytearray(path.read_bytes())
+    data[index] ^= 0xFF
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return bytes(data)
+
+
 def test_shipped_catalog_pins_the_embedded_llm() -> None:
     entry = load_catalog(CATALOG_PATH)["smollm2-135m-instruct"]
     assert entry.embedded
@@ -189,10 +199,7 @@ def test_manifest_cache_skips_rehash_until_mtime_changes(store: ModelStore, whee
     path = store.fetch("tiny", progress=_quiet, wheel_source=wheels)
     stat = path.stat()
     # Same size, same mtime, different bytes: the cache is trusted (this is what saves the start-up hash).
-    data = bytearray(path.read_bytes())
-    data[0] ^= 0xFF
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    data = _damage_in_place(path, 0)
     assert store.resolve("tiny") == path
     # A new mtime invalidates the cached hash, so the corruption is found.
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
@@ -201,7 +208,7 @@ def test_manifest_cache_skips_rehash_until_mtime_changes(store: ModelStore, whee
     assert err.value.code == "model-hash-mismatch"
     stamp = json.loads((store.models_dir / "manifest.json").read_text())["files"]["tiny/tiny.gguf"]
     assert stamp["mtime_ns"] == stat.st_mtime_ns + 1_000_000_000
-    assert stamp["sha256"] == hashlib.sha256(bytes(data)).hexdigest()
+    assert stamp["sha256"] == hashlib.sha256(data).hexdigest()
 
 
 def test_hand_placed_file_is_verified_and_cached(store: ModelStore) -> None:
@@ -251,17 +258,13 @@ def test_verify_finds_a_file_damaged_in_place_and_then_fetch_repairs_it(store: M
     again; what it found is recorded, so resolve then refuses the file and fetch replaces it."""
     path = store.fetch("tiny", progress=_quiet, wheel_source=wheels)
     assert store.verify([], _quiet) == {"tiny": []}  # only installed models: "big" is not
-    stat = path.stat()
-    data = bytearray(path.read_bytes())
-    data[7] ^= 0x01
-    path.write_bytes(bytes(data))
-    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    data = _damage_in_place(path, 7)
     assert store.resolve("tiny") == path
     lines: list[str] = []
     found = store.verify([], lines.append)
     assert lines == [f"hashing {path} ({len(PAYLOAD) / 1e6:.1f} MB)"]
     assert len(found["tiny"]) == 1
-    assert hashlib.sha256(bytes(data)).hexdigest() in found["tiny"][0]
+    assert hashlib.sha256(data).hexdigest() in found["tiny"][0]
     assert "mynah models fetch tiny" in found["tiny"][0]
     with pytest.raises(ModelError) as err:
         store.resolve("tiny")
