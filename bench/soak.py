@@ -183,11 +183,10 @@ def windows(rows: list[dict[str, Any]], width_min: float) -> list[dict[str, Any]
 def rss_growth(samples: list[Sample], settle_min: float, measure: str = "rss") -> dict[str, float]:
     """Per program: % growth of its RSS (`measure`: "rss", or "own" for RSS less shared-memory pages) from minute
     `settle_min` to the end, along its trend line (trend_growth)."""
-    after = [s for s in samples if s.at_min >= settle_min]
+    read = [(s.at_min, getattr(s, measure)) for s in samples if s.at_min >= settle_min]
     growth = {}
-    for name in sorted({n for s in after for n in getattr(s, measure)}):
-        points = [(s.at_min, float(getattr(s, measure)[name])) for s in after if name in getattr(s, measure)]
-        found = trend_growth(points)
+    for name in sorted({n for _, values in read for n in values}):
+        found = trend_growth([(at, float(values[name])) for at, values in read if name in values])
         if found is not None:
             growth[name] = round(found, 2)
     return growth
@@ -198,7 +197,7 @@ def trend_growth(points: list[tuple[float, float]], most: int = 1000) -> float |
     points; at most `most`, evenly thinned) from the first point's time to the last, in % of its value at the
     first. The stt's RSS swings by 60-80 MiB with each utterance, so medians over the first and the last minute
     measured its "growth" anywhere from -15% to +19% in 30-minute runs whose floor and peaks stayed level; the
-    line reads 0.2-0.7% for it, and 4.4-5.9% for a gateway that grew a steady 0.33 MiB a minute."""
+    line reads 0.1-0.7% for it, and 4.4-5.9% for a gateway that grew a steady 0.33 MiB a minute."""
     if len(points) < 2:
         return None
     chosen = np.asarray(points, float)[np.linspace(0, len(points) - 1, min(len(points), most)).round().astype(int)]

